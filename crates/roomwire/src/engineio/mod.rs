@@ -1,0 +1,741 @@
+//! Engine.IO v4: the session layer under Socket.IO.
+//!
+//! A session starts with a handshake over long-polling or WebSocket, and may upgrade from
+//! polling to WebSocket. Everything sent to a session goes through its [`Outbox`]; whichever
+//! transport is current drains it. A WebSocket session is served by exactly one task, which
+//! reads, writes and keeps the heartbeat, so an idle connection costs one task, one timer and
+//! its buffers. A polling session has one small heartbeat task instead.
+
+pub mod packet;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Bytes as BodyBytes;
+use axum::extract::ws::{
+    rejection::WebSocketUpgradeRejection, CloseFrame, Message, WebSocket, WebSocketUpgrade,
+};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use bytes::Bytes;
+use dashmap::DashMap;
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use rand::RngCore;
+use tokio::sync::Notify;
+use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::hub::{CloseRequest, Frame, Outbox};
+use crate::metrics::{metrics, AppCounters};
+use packet::Packet;
+
+/// Engine.IO settings (from `[socketio]`, or the conformance values).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub max_payload: usize,
+    pub outbox_limit: usize,
+    pub allow_polling: bool,
+    pub allow_websocket: bool,
+    pub upgrade_timeout: Duration,
+    pub ws_read_buffer: usize,
+    pub ws_write_buffer: usize,
+}
+
+impl EngineConfig {
+    pub fn from_config(c: &crate::config::Config) -> EngineConfig {
+        EngineConfig {
+            ping_interval: Duration::from_millis(c.socketio.ping_interval_ms),
+            ping_timeout: Duration::from_millis(c.socketio.ping_timeout_ms),
+            max_payload: c.socketio.max_payload as usize,
+            outbox_limit: c.socketio.outbox_limit as usize,
+            allow_polling: c.socketio.allow_polling,
+            allow_websocket: c.socketio.allow_websocket,
+            upgrade_timeout: Duration::from_secs(10),
+            ws_read_buffer: c.websocket.read_buffer_bytes as usize,
+            ws_write_buffer: c.websocket.write_buffer_bytes as usize,
+        }
+    }
+}
+
+/// Why a session ended, in the words Socket.IO clients and servers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    TransportClose,
+    TransportError,
+    PingTimeout,
+    ForcedClose,
+    ServerShutdown,
+    ParseError,
+    SlowConsumer,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TransportClose => "transport close",
+            CloseReason::TransportError => "transport error",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::ForcedClose => "forced close",
+            CloseReason::ServerShutdown => "server shutting down",
+            CloseReason::ParseError => "parse error",
+            CloseReason::SlowConsumer => "transport error",
+        }
+    }
+
+    fn close_request(self) -> CloseRequest {
+        match self {
+            CloseReason::ServerShutdown => CloseRequest::SHUTDOWN,
+            CloseReason::SlowConsumer => CloseRequest::SLOW_CONSUMER,
+            CloseReason::ParseError => CloseRequest::new(1002, "parse error"),
+            CloseReason::PingTimeout => CloseRequest::new(1001, "ping timeout"),
+            _ => CloseRequest::new(1000, "closed"),
+        }
+    }
+}
+
+/// What the layer above (Socket.IO, or the conformance echo) gets to know about a request
+/// that opened a session.
+#[derive(Debug, Clone, Default)]
+pub struct Handshake {
+    pub query: HashMap<String, String>,
+    pub authorization: Option<String>,
+    pub remote: Option<SocketAddr>,
+}
+
+/// One decoded message from the client.
+pub enum Incoming<'a> {
+    Text(&'a str),
+    Binary(Bytes),
+}
+
+/// The layer above Engine.IO: makes one connection object per session.
+pub trait EngineApp: Send + Sync + 'static {
+    type Conn: EngineConn;
+    fn open(&self, session: Arc<Session>, handshake: Handshake) -> Arc<Self::Conn>;
+    /// Label for metrics.
+    fn name(&self) -> &'static str;
+}
+
+#[async_trait]
+pub trait EngineConn: Send + Sync + 'static {
+    /// A message arrived. Returning an error closes the session as a parse error.
+    async fn on_message(&self, message: Incoming<'_>) -> Result<(), ()>;
+    /// The session ended (called once).
+    async fn on_close(&self, reason: CloseReason);
+}
+
+const TRANSPORT_POLLING: u8 = 0;
+const TRANSPORT_UPGRADING: u8 = 1;
+const TRANSPORT_WEBSOCKET: u8 = 2;
+
+/// One Engine.IO session.
+pub struct Session {
+    pub sid: Arc<str>,
+    pub outbox: Arc<Outbox>,
+    transport: AtomicU8,
+    polling_get: AtomicBool,
+    polling_post: AtomicBool,
+    /// A pending polling GET should answer `noop` (the client is probing a WebSocket).
+    noop_pending: AtomicBool,
+    closed: AtomicBool,
+    finished: AtomicBool,
+    reason: Mutex<Option<CloseReason>>,
+    /// Wakes the polling heartbeat task: a pong arrived, the session upgraded or closed.
+    heartbeat: Notify,
+}
+
+impl Session {
+    fn new(outbox_limit: usize, transport: u8) -> Session {
+        Session {
+            sid: new_sid(),
+            outbox: Arc::new(Outbox::new(outbox_limit)),
+            transport: AtomicU8::new(transport),
+            polling_get: AtomicBool::new(false),
+            polling_post: AtomicBool::new(false),
+            noop_pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            heartbeat: Notify::new(),
+        }
+    }
+
+    /// Closes the session: whatever is queued is still sent, then the transport closes.
+    pub fn close(&self, reason: CloseReason) {
+        {
+            let mut r = self.reason.lock();
+            if r.is_none() {
+                *r = Some(reason);
+            }
+        }
+        self.closed.store(true, Ordering::Release);
+        self.outbox.close(reason.close_request());
+        self.heartbeat.notify_one();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn is_websocket(&self) -> bool {
+        self.transport.load(Ordering::Acquire) == TRANSPORT_WEBSOCKET
+    }
+
+    /// Queues one Engine.IO message frame (already prefixed with `4` for text).
+    pub fn send(&self, frame: Frame) -> bool {
+        self.send_group(std::slice::from_ref(&frame))
+    }
+
+    pub fn send_group(&self, frames: &[Frame]) -> bool {
+        match self.outbox.push_group(frames) {
+            crate::hub::Push::Queued => true,
+            crate::hub::Push::Overflow => {
+                self.close(CloseReason::SlowConsumer);
+                false
+            }
+            crate::hub::Push::Closed => false,
+        }
+    }
+
+    fn reason(&self) -> CloseReason {
+        self.reason.lock().unwrap_or(CloseReason::TransportClose)
+    }
+}
+
+/// 20 characters of URL-safe base64 from 15 random bytes, like the reference server's ids.
+pub fn new_sid() -> Arc<str> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 15];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .into()
+}
+
+struct Entry<C> {
+    session: Arc<Session>,
+    conn: Arc<C>,
+}
+
+pub struct EngineServer<A: EngineApp> {
+    app: A,
+    config: EngineConfig,
+    sessions: DashMap<Arc<str>, Arc<Entry<A::Conn>>>,
+    counters: Arc<AppCounters>,
+}
+
+impl<A: EngineApp> EngineServer<A> {
+    pub fn new(app: A, config: EngineConfig) -> Arc<EngineServer<A>> {
+        let counters = metrics().app("engineio", app.name());
+        Arc::new(EngineServer {
+            app,
+            config,
+            sessions: DashMap::new(),
+            counters,
+        })
+    }
+
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The routes of this server at `path` (e.g. `/socket.io/`, with and without the slash).
+    pub fn router(self: &Arc<Self>, path: &str) -> Router {
+        let trimmed = path.trim_end_matches('/');
+        Router::new()
+            .route(&format!("{trimmed}/"), any(handle::<A>))
+            .route(trimmed, any(handle::<A>))
+            .with_state(self.clone())
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Closes every session (server shutdown).
+    pub fn close_all(&self, reason: CloseReason) {
+        for e in self.sessions.iter() {
+            e.session.close(reason);
+        }
+    }
+
+    fn handshake_body(&self, sid: &str, upgrades: bool) -> String {
+        format!(
+            "0{{\"sid\":\"{sid}\",\"upgrades\":{},\"pingInterval\":{},\"pingTimeout\":{},\"maxPayload\":{}}}",
+            if upgrades { "[\"websocket\"]" } else { "[]" },
+            self.config.ping_interval.as_millis(),
+            self.config.ping_timeout.as_millis(),
+            self.config.max_payload
+        )
+    }
+
+    fn open(&self, transport: u8, handshake: Handshake) -> Arc<Entry<A::Conn>> {
+        let session = Arc::new(Session::new(self.config.outbox_limit, transport));
+        let conn = self.app.open(session.clone(), handshake);
+        let entry = Arc::new(Entry { session, conn });
+        self.sessions
+            .insert(entry.session.sid.clone(), entry.clone());
+        self.counters.opened();
+        entry
+    }
+
+    /// Ends a session exactly once: forget it, then tell the layer above.
+    async fn finish(&self, entry: &Entry<A::Conn>) {
+        if entry.session.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        entry.session.close(CloseReason::TransportClose);
+        self.sessions.remove(&entry.session.sid);
+        self.counters.closed();
+        entry.conn.on_close(entry.session.reason()).await;
+    }
+
+    /// Handles one decoded packet from either transport. Returns false when the session must
+    /// end (the reason is recorded on the session).
+    async fn on_packet(&self, entry: &Entry<A::Conn>, packet: Packet<'_>) -> bool {
+        let session = &entry.session;
+        let result = match packet {
+            Packet::Message(text) => entry.conn.on_message(Incoming::Text(text)).await,
+            Packet::BinaryMessage(bytes) => entry.conn.on_message(Incoming::Binary(bytes)).await,
+            Packet::Pong(_) => {
+                session.heartbeat.notify_one();
+                Ok(())
+            }
+            Packet::Ping(data) => {
+                session.send(Frame::text(format!("3{data}")));
+                Ok(())
+            }
+            Packet::Close => {
+                session.close(CloseReason::TransportClose);
+                return false;
+            }
+            Packet::Noop => Ok(()),
+            Packet::Open(_) | Packet::Upgrade => Err(()),
+        };
+        if result.is_err() {
+            session.close(CloseReason::ParseError);
+            return false;
+        }
+        true
+    }
+
+    /// The heartbeat of a polling session; hands over to the WebSocket task on upgrade.
+    async fn polling_heartbeat(self: Arc<Self>, entry: Arc<Entry<A::Conn>>) {
+        let session = &entry.session;
+        'outer: loop {
+            let deadline = Instant::now() + self.config.ping_interval;
+            loop {
+                tokio::select! {
+                    _ = sleep_until(deadline) => break,
+                    _ = session.heartbeat.notified() => {
+                        if session.is_closed() { break 'outer; }
+                        if session.is_websocket() { return; }
+                    }
+                }
+            }
+            if session.is_websocket() {
+                return;
+            }
+            session.send(Frame::text("2"));
+            let deadline = Instant::now() + self.config.ping_timeout;
+            tokio::select! {
+                _ = sleep_until(deadline) => {
+                    if session.is_websocket() { return; }
+                    session.close(CloseReason::PingTimeout);
+                    break 'outer;
+                }
+                _ = session.heartbeat.notified() => {
+                    if session.is_closed() { break 'outer; }
+                    if session.is_websocket() { return; }
+                }
+            }
+        }
+        // Give a pending GET the chance to deliver the close packet before forgetting the sid.
+        sleep(Duration::from_millis(10)).await;
+        self.finish(&entry).await;
+    }
+
+    async fn polling_get(self: Arc<Self>, entry: Arc<Entry<A::Conn>>) -> Response {
+        let session = &entry.session;
+        if session.polling_get.swap(true, Ordering::AcqRel) {
+            // A second concurrent GET is a protocol violation: end the session; the first GET
+            // answers with a close packet.
+            session.close(CloseReason::TransportError);
+            return bad_request("overlapping polling GET");
+        }
+        let mut frames = Vec::new();
+        let body = loop {
+            if session.noop_pending.swap(false, Ordering::AcqRel) {
+                break "6".to_string();
+            }
+            let close = session
+                .outbox
+                .drain_up_to(&mut frames, self.config.max_payload);
+            if !frames.is_empty() {
+                let mut body = String::new();
+                for f in &frames {
+                    packet::encode_polling(&mut body, f);
+                    self.counters.sent(f.len());
+                }
+                break body;
+            }
+            if close.is_some() || session.is_closed() {
+                session.heartbeat.notify_one();
+                break "1".to_string();
+            }
+            if session.is_websocket() {
+                break "6".to_string();
+            }
+            session.outbox.ready().await;
+        };
+        session.polling_get.store(false, Ordering::Release);
+        if session.has_queued_after_get() {
+            session.outbox.wake();
+        }
+        text_response(StatusCode::OK, body)
+    }
+
+    async fn polling_post(
+        self: Arc<Self>,
+        entry: Arc<Entry<A::Conn>>,
+        body: BodyBytes,
+    ) -> Response {
+        let session = &entry.session;
+        if session.polling_post.swap(true, Ordering::AcqRel) {
+            session.close(CloseReason::TransportError);
+            return bad_request("overlapping polling POST");
+        }
+        let response = self.clone().polling_post_body(&entry, body).await;
+        session.polling_post.store(false, Ordering::Release);
+        response
+    }
+
+    async fn polling_post_body(
+        self: Arc<Self>,
+        entry: &Arc<Entry<A::Conn>>,
+        body: BodyBytes,
+    ) -> Response {
+        let session = &entry.session;
+        if body.len() > self.config.max_payload {
+            session.close(CloseReason::TransportError);
+            return (StatusCode::PAYLOAD_TOO_LARGE, "payload too large").into_response();
+        }
+        let Ok(text) = std::str::from_utf8(&body) else {
+            session.close(CloseReason::ParseError);
+            return bad_request("payload is not UTF-8");
+        };
+        let Ok(packets) = packet::decode_payload(text) else {
+            session.close(CloseReason::ParseError);
+            self.finish(entry).await;
+            return bad_request("bad packet");
+        };
+        self.counters.received(body.len());
+        for p in packets {
+            if !self.on_packet(entry, p).await {
+                break;
+            }
+        }
+        if session.is_closed() {
+            session.heartbeat.notify_one();
+        }
+        (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], "ok").into_response()
+    }
+
+    fn ws_upgrade(
+        self: Arc<Self>,
+        ws: WebSocketUpgrade,
+        sid: Option<String>,
+        handshake: Handshake,
+    ) -> Response {
+        let ws = ws
+            .read_buffer_size(self.config.ws_read_buffer)
+            .write_buffer_size(self.config.ws_write_buffer)
+            .max_write_buffer_size(self.config.max_payload.max(1 << 20) * 4)
+            .max_message_size(self.config.max_payload)
+            .max_frame_size(self.config.max_payload);
+        match sid {
+            None => ws.on_upgrade(move |socket| async move {
+                let entry = self.open(TRANSPORT_WEBSOCKET, handshake);
+                let open = self.handshake_body(&entry.session.sid, false);
+                let mut socket = socket;
+                if socket.send(Message::Text(open.into())).await.is_err() {
+                    entry.session.close(CloseReason::TransportError);
+                    self.finish(&entry).await;
+                    return;
+                }
+                self.clone().run_websocket(entry, socket).await;
+            }),
+            Some(sid) => {
+                let Some(entry) = self.sessions.get(sid.as_str()).map(|e| e.clone()) else {
+                    return bad_request("unknown sid");
+                };
+                ws.on_upgrade(move |socket| self.upgrade(entry, socket))
+            }
+        }
+    }
+
+    /// Upgrade of a polling session: answer the probe, wait for `5`, then take over.
+    async fn upgrade(self: Arc<Self>, entry: Arc<Entry<A::Conn>>, mut socket: WebSocket) {
+        let session = &entry.session;
+        if session
+            .transport
+            .compare_exchange(
+                TRANSPORT_POLLING,
+                TRANSPORT_UPGRADING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // Already upgraded (or upgrading): this second WebSocket is refused, the first
+            // keeps working.
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+        let deadline = Instant::now() + self.config.upgrade_timeout;
+        let upgraded = loop {
+            let next = tokio::select! {
+                m = socket.next() => m,
+                _ = sleep_until(deadline) => None,
+            };
+            let Some(Ok(msg)) = next else { break false };
+            match msg {
+                Message::Text(t) => match Packet::decode_text(t.as_str()) {
+                    Ok(Packet::Ping(data)) if data == "probe" => {
+                        if socket.send(Message::Text("3probe".into())).await.is_err() {
+                            break false;
+                        }
+                        session.noop_pending.store(true, Ordering::Release);
+                        session.outbox.wake();
+                    }
+                    Ok(Packet::Upgrade) => break true,
+                    _ => break false,
+                },
+                Message::Ping(_) | Message::Pong(_) => {}
+                _ => break false,
+            }
+        };
+        if !upgraded || session.is_closed() {
+            session
+                .transport
+                .store(TRANSPORT_POLLING, Ordering::Release);
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
+        session
+            .transport
+            .store(TRANSPORT_WEBSOCKET, Ordering::Release);
+        session.heartbeat.notify_one();
+        // A GET still pending learns that polling is over.
+        session.outbox.wake();
+        self.run_websocket(entry, socket).await;
+    }
+
+    /// The one task of a WebSocket session: reads, writes, heartbeats.
+    async fn run_websocket(self: Arc<Self>, entry: Arc<Entry<A::Conn>>, mut socket: WebSocket) {
+        let session = entry.session.clone();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut awaiting_pong = false;
+        let heartbeat = sleep(self.config.ping_interval);
+        tokio::pin!(heartbeat);
+        let close: Option<CloseRequest> = 'run: loop {
+            // Write whatever is queued first, so a close request goes out after its frames.
+            if session.outbox.has_frames() || session.outbox.is_closing() {
+                let close = session.outbox.drain(&mut frames);
+                for f in frames.drain(..) {
+                    self.counters.sent(f.len());
+                    let m = match f {
+                        Frame::Text(t) => Message::Text(t),
+                        Frame::Binary(b) => Message::Binary(b),
+                    };
+                    if socket.feed(m).await.is_err() {
+                        session.close(CloseReason::TransportError);
+                        break 'run None;
+                    }
+                }
+                if socket.flush().await.is_err() {
+                    session.close(CloseReason::TransportError);
+                    break 'run None;
+                }
+                if let Some(c) = close {
+                    break 'run Some(c);
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = session.outbox.ready() => {}
+                msg = socket.next() => {
+                    let Some(Ok(msg)) = msg else {
+                        session.close(CloseReason::TransportClose);
+                        break 'run None;
+                    };
+                    let ok = match msg {
+                        Message::Text(t) => {
+                            self.counters.received(t.len());
+                            match Packet::decode_text(t.as_str()) {
+                                Ok(Packet::Pong(_)) => {
+                                    if awaiting_pong {
+                                        awaiting_pong = false;
+                                        heartbeat.as_mut().reset(Instant::now() + self.config.ping_interval);
+                                    }
+                                    true
+                                }
+                                Ok(Packet::BinaryMessage(_)) | Err(_) => {
+                                    session.close(CloseReason::ParseError);
+                                    false
+                                }
+                                Ok(p) => self.on_packet(&entry, p).await,
+                            }
+                        }
+                        Message::Binary(b) => {
+                            self.counters.received(b.len());
+                            self.on_packet(&entry, Packet::BinaryMessage(b)).await
+                        }
+                        Message::Close(_) => {
+                            session.close(CloseReason::TransportClose);
+                            false
+                        }
+                        Message::Ping(_) | Message::Pong(_) => true,
+                    };
+                    if !ok {
+                        // Flush what the handlers queued (e.g. a final packet), then close.
+                        continue 'run;
+                    }
+                }
+                _ = &mut heartbeat => {
+                    if awaiting_pong {
+                        session.close(CloseReason::PingTimeout);
+                        continue 'run;
+                    }
+                    awaiting_pong = true;
+                    session.send(Frame::text("2"));
+                    heartbeat.as_mut().reset(Instant::now() + self.config.ping_timeout);
+                }
+            }
+        };
+        if let Some(c) = close {
+            let frame = CloseFrame {
+                code: c.code,
+                reason: c.reason.as_ref().into(),
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                socket.send(Message::Close(Some(frame))),
+            )
+            .await;
+        }
+        self.finish(&entry).await;
+    }
+}
+
+impl Session {
+    fn has_queued_after_get(&self) -> bool {
+        self.outbox.has_frames()
+    }
+}
+
+fn bad_request(message: &'static str) -> Response {
+    let body = format!("{{\"code\":3,\"message\":\"{message}\"}}");
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+fn text_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Engine.IO error codes, as the reference server answers them.
+fn protocol_error(code: u8, message: &'static str) -> Response {
+    let body = format!("{{\"code\":{code},\"message\":\"{message}\"}}");
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+async fn handle<A: EngineApp>(
+    State(server): State<Arc<EngineServer<A>>>,
+    method: Method,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    body: BodyBytes,
+) -> Response {
+    if query.get("EIO").map(String::as_str) != Some("4") {
+        return protocol_error(5, "Unsupported protocol version");
+    }
+    let transport = query.get("transport").map(String::as_str);
+    let sid = query.get("sid").cloned();
+    let handshake = || Handshake {
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        remote: Some(remote),
+        query: query.clone(),
+    };
+    match (transport, &method) {
+        (Some("websocket"), &Method::GET) => {
+            if !server.config.allow_websocket {
+                return protocol_error(0, "Transport unknown");
+            }
+            match ws {
+                Ok(ws) => server.clone().ws_upgrade(ws, sid, handshake()),
+                Err(_) => protocol_error(3, "Bad request"),
+            }
+        }
+        (Some("polling"), m)
+            if server.config.allow_polling && (m == Method::GET || m == Method::POST) =>
+        {
+            match sid {
+                None if m == Method::GET => {
+                    let entry = server.open(TRANSPORT_POLLING, handshake());
+                    let body =
+                        server.handshake_body(&entry.session.sid, server.config.allow_websocket);
+                    tokio::spawn(server.clone().polling_heartbeat(entry));
+                    text_response(StatusCode::OK, body)
+                }
+                None => protocol_error(1, "Session ID unknown"),
+                Some(sid) => {
+                    let Some(entry) = server.sessions.get(sid.as_str()).map(|e| e.clone()) else {
+                        return protocol_error(1, "Session ID unknown");
+                    };
+                    if entry.session.transport.load(Ordering::Acquire) == TRANSPORT_WEBSOCKET {
+                        return protocol_error(3, "Bad request");
+                    }
+                    if m == Method::GET {
+                        server.clone().polling_get(entry).await
+                    } else {
+                        server.clone().polling_post(entry, body).await
+                    }
+                }
+            }
+        }
+        _ => protocol_error(0, "Transport unknown"),
+    }
+}

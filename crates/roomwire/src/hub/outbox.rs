@@ -1,0 +1,236 @@
+//! The bounded queue between everything that wants to send to one client and the task (or
+//! polling request) that writes to its transport.
+//!
+//! Why not a tokio mpsc channel: a channel allocates its first block of slots up front, which
+//! costs every idle connection; an empty `VecDeque` costs nothing. The queue also has to hold
+//! groups of frames that must stay contiguous (a Socket.IO packet with binary attachments), to
+//! be drained in one go by a long-polling GET, and to carry a close request, which a channel
+//! does not model.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// One message as it goes on the wire. Text is shared (`Utf8Bytes` clones by reference
+/// count), which is what lets a broadcast encode once and hand the same bytes to every
+/// recipient.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Frame {
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(t) => t.len(),
+            Frame::Binary(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn text(s: impl Into<String>) -> Frame {
+        Frame::Text(Utf8Bytes::from(s.into()))
+    }
+}
+
+/// Why a connection is to be closed, as the writer should tell the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseRequest {
+    /// WebSocket close code (1000 normal, 1001 going away, 1008 policy, 1013 try again later).
+    pub code: u16,
+    pub reason: Cow<'static, str>,
+}
+
+impl CloseRequest {
+    pub const fn new(code: u16, reason: &'static str) -> CloseRequest {
+        CloseRequest {
+            code,
+            reason: Cow::Borrowed(reason),
+        }
+    }
+
+    /// The queue overflowed: the client reads slower than it is sent to.
+    pub const SLOW_CONSUMER: CloseRequest =
+        CloseRequest::new(1013, "slow consumer: outbound queue full");
+    pub const SHUTDOWN: CloseRequest = CloseRequest::new(1001, "server shutting down");
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Push {
+    Queued,
+    /// The queue was full: nothing was queued, and the outbox now asks to be closed.
+    Overflow,
+    /// The outbox is closing or closed; nothing was queued.
+    Closed,
+}
+
+struct Queue {
+    frames: VecDeque<Frame>,
+    close: Option<CloseRequest>,
+}
+
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+    limit: u32,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let q = self.queue.lock();
+        f.debug_struct("Outbox")
+            .field("queued", &q.frames.len())
+            .field("close", &q.close)
+            .finish()
+    }
+}
+
+impl Outbox {
+    pub fn new(limit: usize) -> Outbox {
+        Outbox {
+            queue: Mutex::new(Queue {
+                frames: VecDeque::new(),
+                close: None,
+            }),
+            ready: Notify::new(),
+            limit: limit.min(u32::MAX as usize) as u32,
+        }
+    }
+
+    /// Queues one frame.
+    pub fn push(&self, frame: Frame) -> Push {
+        self.push_group(std::slice::from_ref(&frame))
+    }
+
+    /// Queues frames that must reach the client together and in order, or not at all.
+    pub fn push_group(&self, frames: &[Frame]) -> Push {
+        let mut q = self.queue.lock();
+        if q.close.is_some() {
+            return Push::Closed;
+        }
+        if q.frames.len() + frames.len() > self.limit as usize {
+            q.close = Some(CloseRequest::SLOW_CONSUMER);
+            drop(q);
+            crate::metrics::metrics()
+                .slow_consumers_closed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.ready.notify_one();
+            return Push::Overflow;
+        }
+        q.frames.extend(frames.iter().cloned());
+        drop(q);
+        self.ready.notify_one();
+        Push::Queued
+    }
+
+    /// Asks the writer to close the connection after what is already queued. The first
+    /// request wins.
+    pub fn close(&self, request: CloseRequest) {
+        let mut q = self.queue.lock();
+        if q.close.is_none() {
+            q.close = Some(request);
+        }
+        drop(q);
+        self.ready.notify_one();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.queue.lock().close.is_some()
+    }
+
+    /// Moves every queued frame into `into` and returns the close request, if any.
+    pub fn drain(&self, into: &mut Vec<Frame>) -> Option<CloseRequest> {
+        let mut q = self.queue.lock();
+        into.extend(q.frames.drain(..));
+        if q.frames.capacity() > 64 {
+            // A burst grew the queue; give the memory back rather than keep it per connection.
+            q.frames.shrink_to(8);
+        }
+        q.close.clone()
+    }
+
+    /// Moves at most `max_bytes` worth of frames (at least one) into `into`; used by polling,
+    /// whose responses must respect the client's maxPayload. Groups are never split across
+    /// responses only if they fit; the caller accepts that a large group goes alone.
+    pub fn drain_up_to(&self, into: &mut Vec<Frame>, max_bytes: usize) -> Option<CloseRequest> {
+        let mut q = self.queue.lock();
+        let mut total = 0;
+        while let Some(f) = q.frames.front() {
+            if !into.is_empty() && total + f.len() > max_bytes {
+                return None;
+            }
+            total += f.len();
+            into.extend(q.frames.pop_front());
+        }
+        q.close.clone()
+    }
+
+    pub fn has_frames(&self) -> bool {
+        !self.queue.lock().frames.is_empty()
+    }
+
+    /// Waits until something was pushed or a close was requested since the last wait.
+    pub async fn ready(&self) {
+        self.ready.notified().await
+    }
+
+    /// Wakes a waiter without queueing anything (used to end a pending long-polling GET).
+    pub fn wake(&self) {
+        self.ready.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_requests_close_and_queues_nothing_more() {
+        let o = Outbox::new(2);
+        assert_eq!(o.push(Frame::text("a")), Push::Queued);
+        assert_eq!(o.push(Frame::text("b")), Push::Queued);
+        assert_eq!(o.push(Frame::text("c")), Push::Overflow);
+        assert_eq!(o.push(Frame::text("d")), Push::Closed);
+        let mut v = Vec::new();
+        assert_eq!(o.drain(&mut v), Some(CloseRequest::SLOW_CONSUMER));
+        assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn groups_are_all_or_nothing() {
+        let o = Outbox::new(3);
+        o.push(Frame::text("a"));
+        let group = [
+            Frame::text("b"),
+            Frame::Binary(Bytes::from_static(b"1")),
+            Frame::Binary(Bytes::from_static(b"2")),
+        ];
+        assert_eq!(o.push_group(&group), Push::Overflow);
+        let mut v = Vec::new();
+        o.drain(&mut v);
+        assert_eq!(v, vec![Frame::text("a")]);
+    }
+
+    #[test]
+    fn drain_up_to_keeps_the_rest() {
+        let o = Outbox::new(10);
+        for s in ["aaaa", "bbbb", "cccc"] {
+            o.push(Frame::text(s));
+        }
+        let mut v = Vec::new();
+        o.drain_up_to(&mut v, 9);
+        assert_eq!(v.len(), 2);
+        v.clear();
+        o.drain_up_to(&mut v, 1);
+        assert_eq!(v.len(), 1);
+        assert!(!o.has_frames());
+    }
+}

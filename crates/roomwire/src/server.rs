@@ -1,0 +1,247 @@
+//! The HTTP server: one listener for health, metrics, Socket.IO, plain WebSocket and the apps'
+//! REST routes, with graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use roomwire_store::{Migration, Store, StoreOptions};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::engineio::{CloseReason, EngineConfig, EngineServer};
+use crate::hub::{CloseRequest, Hub};
+use crate::rawws::WsLimits;
+use crate::socketio::{NamespaceHandler, SocketIo, SocketIoConfig};
+
+/// What every app gets to build on.
+#[derive(Clone)]
+pub struct Core {
+    pub config: Arc<Config>,
+    pub hub: Hub,
+    pub store: Option<Store>,
+    pub auth: Arc<Authenticator>,
+    pub ws_limits: WsLimits,
+}
+
+/// An app plugged into the server: its namespaces, its routes, its tables.
+pub trait App: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn migrations(&self) -> &'static [Migration] {
+        &[]
+    }
+    /// Socket.IO namespaces the app serves.
+    fn namespaces(&self, _core: &Core) -> Vec<(String, Arc<dyn NamespaceHandler>)> {
+        Vec::new()
+    }
+    /// HTTP and plain-WebSocket routes; `io` lets REST handlers emit into namespaces.
+    fn routes(&self, _core: &Core, _io: &SocketIo) -> Router {
+        Router::new()
+    }
+}
+
+/// Everything `serve` and `conformance` share.
+pub struct Assembly {
+    pub router: Router,
+    pub core: Core,
+    pub engine: Arc<EngineServer<SocketIo>>,
+}
+
+/// Builds the router for the given apps. `extra` lets the conformance server add its own
+/// namespaces and routes through the same path as apps.
+pub fn assemble(
+    core: Core,
+    apps: &[Box<dyn App>],
+    engine_config: EngineConfig,
+    path: &str,
+) -> Assembly {
+    let mut builder =
+        SocketIo::builder(core.hub.clone(), SocketIoConfig::from_config(&core.config));
+    for app in apps {
+        for (name, handler) in app.namespaces(&core) {
+            builder = builder.namespace(&name, app.name(), handler);
+        }
+    }
+    let io = builder.build();
+    assemble_with(core, apps, io, engine_config, path)
+}
+
+pub fn assemble_with(
+    core: Core,
+    apps: &[Box<dyn App>],
+    io: SocketIo,
+    engine_config: EngineConfig,
+    path: &str,
+) -> Assembly {
+    let engine = EngineServer::new(io.clone(), engine_config);
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(core.clone())
+        .merge(engine.router(path));
+    for app in apps {
+        router = router.merge(app.routes(&core, &io));
+    }
+    let router = router.layer(cors(&core.config.http.cors_origins));
+    Assembly {
+        router,
+        core,
+        engine,
+    }
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-api-key"),
+        ]);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        layer.allow_origin(list).allow_credentials(true)
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(core): State<Core>) -> Response {
+    let db = match &core.store {
+        Some(store) => store.ping().await.map_err(|e| e.to_string()),
+        None => Ok(()),
+    };
+    let broker = core.hub.broker().ping().await.map_err(|e| e.to_string());
+    let state = core.hub.state().ping().await.map_err(|e| e.to_string());
+    let status = if db.is_ok() && broker.is_ok() && state.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |r: &Result<(), String>| match r {
+        Ok(()) => serde_json::Value::String("ok".into()),
+        Err(e) => serde_json::Value::String(e.clone()),
+    };
+    let body = serde_json::json!({
+        "database": word(&db),
+        "broker": word(&broker),
+        "state": word(&state),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::metrics().render(),
+    )
+        .into_response()
+}
+
+/// Opens the database and applies the core's and the apps' migrations.
+pub async fn open_store(config: &Config, apps: &[Box<dyn App>]) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow::anyhow!("data_dir {}: {e}", parent.display()))?;
+        }
+    }
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("database_url: {e}"))?;
+    store.migrate(roomwire_store::CORE_MIGRATIONS).await?;
+    for app in apps {
+        store.migrate(app.migrations()).await?;
+    }
+    Ok(store)
+}
+
+/// Serves until SIGTERM/SIGINT, then stops accepting, tells clients, and drains.
+pub async fn run(assembly: Assembly, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let Assembly {
+        router,
+        core,
+        engine,
+    } = assembly;
+    let timeout = Duration::from_secs(core.config.http.shutdown_timeout_seconds);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown({
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!(
+        "shutting down: no new connections; telling clients; draining for up to {timeout:?}"
+    );
+    let _ = stop_tx.send(true);
+    engine.close_all(CloseReason::ServerShutdown);
+    core.hub.local().close_all(CloseRequest::SHUTDOWN);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline
+        && (engine.session_count() > 0 || core.hub.local().member_count() > 0)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = engine.session_count() + core.hub.local().member_count();
+    if left > 0 {
+        tracing::warn!(left, "shutdown timeout reached with connections still open");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    if let Some(store) = &core.store {
+        store.close().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
