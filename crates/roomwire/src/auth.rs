@@ -330,6 +330,56 @@ mod tests {
         );
     }
 
+    fn fixture(name: &str) -> String {
+        format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn rs256_with_public_key_file() {
+        let mut c = Config::default();
+        c.auth.algorithm = "RS256".into();
+        c.auth.public_key_file = fixture("rsa_public.pem");
+        let a = Authenticator::from_config(&c).unwrap();
+        let pem = std::fs::read(fixture("rsa_private.pem")).unwrap();
+        let t = mint_rs256(
+            &claims_for("rs", Some("Rae"), None, None, &[], 60),
+            &pem,
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.verify(&t).unwrap().user_id, "rs");
+        // An HS256 token is not accepted by an RS256 server, even with a matching secret.
+        let hs = hs_auth()
+            .mint(&claims_for("rs", None, None, None, &[], 60))
+            .unwrap();
+        assert_eq!(a.verify(&hs), Err(AuthError::Invalid));
+        assert!(a.mint(&Map::new()).is_err());
+    }
+
+    #[test]
+    fn rs256_with_jwks_selects_by_kid() {
+        let mut c = Config::default();
+        c.auth.algorithm = "RS256".into();
+        c.auth.jwks_file = fixture("jwks.json");
+        let a = Authenticator::from_config(&c).unwrap();
+        let pem = std::fs::read(fixture("rsa_private.pem")).unwrap();
+        let claims = claims_for("jw", None, None, None, &[], 60);
+        let t = mint_rs256(&claims, &pem, Some("test-key-1".into())).unwrap();
+        assert_eq!(a.verify(&t).unwrap().user_id, "jw");
+        // With a single key in the set, a token without kid still verifies against it.
+        let t = mint_rs256(&claims, &pem, None).unwrap();
+        assert_eq!(a.verify(&t).unwrap().user_id, "jw");
+    }
+
+    #[test]
+    fn missing_key_files_name_their_key() {
+        let mut c = Config::default();
+        c.auth.algorithm = "RS256".into();
+        c.auth.public_key_file = "/nonexistent.pem".into();
+        let e = Authenticator::from_config(&c).err().unwrap().to_string();
+        assert!(e.contains("auth.public_key_file"), "{e}");
+    }
+
     #[test]
     fn token_sources_in_order() {
         let auth = serde_json::json!({"token": "A"});

@@ -425,7 +425,11 @@ impl WsApp for JsonLab {
     async fn on_message(&self, conn: &WsConn, room: &mut Option<String>, message: LabMessage) {
         match message {
             LabMessage::Echo(data) => {
-                conn.send(self.frame("echo", data));
+                // Echo exactly, `null` data included.
+                let mut m = serde_json::Map::new();
+                m.insert(self.envelope.tag().into(), Value::String("echo".into()));
+                m.insert("data".into(), data);
+                conn.send(Value::Object(m).to_string());
             }
             LabMessage::Ping => {
                 conn.send(self.frame("pong", Value::Null));

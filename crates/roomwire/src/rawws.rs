@@ -282,6 +282,28 @@ fn upgrade<A: WsApp>(
         .on_upgrade(move |socket| run(app, hub, limits, socket, request))
 }
 
+/// Sends a close frame and completes the closing handshake: reads (and discards) until the
+/// client's close arrives, for at most a second. Dropping the socket right after the close
+/// frame would reset a connection that still has unread input, and the client would see 1006
+/// instead of the code we sent.
+pub async fn close_gracefully(socket: &mut WebSocket, request: CloseRequest) {
+    let frame = CloseFrame {
+        code: request.code,
+        reason: request.reason.as_ref().into(),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        if socket.send(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        while let Some(Ok(m)) = socket.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Token bucket plus a one-second flood counter.
 struct RateLimit {
     tokens: f64,
@@ -393,11 +415,11 @@ async fn run<A: WsApp>(
                     WsApp::error_frame(&*app, refusal.code, &refusal.message).into(),
                 ))
                 .await;
-            let frame = CloseFrame {
-                code: refusal.close_code,
-                reason: refusal.code.into(),
-            };
-            let _ = socket.send(Message::Close(Some(frame))).await;
+            close_gracefully(
+                &mut socket,
+                CloseRequest::new(refusal.close_code, refusal.code),
+            )
+            .await;
             None
         }
     };
@@ -408,15 +430,7 @@ async fn run<A: WsApp>(
     };
     let (close_sent, client_code) = serve(&*app, &conn, &limits, &mut socket, &mut state).await;
     if let Some(c) = close_sent {
-        let frame = CloseFrame {
-            code: c.code,
-            reason: c.reason.as_ref().into(),
-        };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            socket.send(Message::Close(Some(frame))),
-        )
-        .await;
+        close_gracefully(&mut socket, c).await;
     }
     hub.unregister(id);
     conn.counters.closed();

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Bytes as BodyBytes;
 use axum::extract::ws::{
-    rejection::WebSocketUpgradeRejection, CloseFrame, Message, WebSocket, WebSocketUpgrade,
+    rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade,
 };
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -319,6 +319,9 @@ impl<A: EngineApp> EngineServer<A> {
                 Ok(())
             }
             Packet::Close => {
+                // The reference server ends a pending poll with a noop, not a close packet,
+                // when the client itself asked to close.
+                session.noop_pending.store(true, Ordering::Release);
                 session.close(CloseReason::TransportClose);
                 return false;
             }
@@ -363,8 +366,8 @@ impl<A: EngineApp> EngineServer<A> {
                 }
             }
         }
-        // Give a pending GET the chance to deliver the close packet before forgetting the sid.
-        sleep(Duration::from_millis(10)).await;
+        // A pending GET holds its own reference and still answers; the sid is forgotten now,
+        // so the next request with it gets 400 exactly when the heartbeat says it is dead.
         self.finish(&entry).await;
     }
 
@@ -374,6 +377,7 @@ impl<A: EngineApp> EngineServer<A> {
             // A second concurrent GET is a protocol violation: end the session; the first GET
             // answers with a close packet.
             session.close(CloseReason::TransportError);
+            self.finish(&entry).await;
             return bad_request("overlapping polling GET");
         }
         let mut frames = Vec::new();
@@ -396,15 +400,12 @@ impl<A: EngineApp> EngineServer<A> {
                 session.heartbeat.notify_one();
                 break "1".to_string();
             }
-            if session.is_websocket() {
+            if session.transport.load(Ordering::Acquire) != TRANSPORT_POLLING {
                 break "6".to_string();
             }
             session.outbox.ready().await;
         };
         session.polling_get.store(false, Ordering::Release);
-        if session.has_queued_after_get() {
-            session.outbox.wake();
-        }
         text_response(StatusCode::OK, body)
     }
 
@@ -449,7 +450,7 @@ impl<A: EngineApp> EngineServer<A> {
             }
         }
         if session.is_closed() {
-            session.heartbeat.notify_one();
+            self.finish(entry).await;
         }
         (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], "ok").into_response()
     }
@@ -627,23 +628,9 @@ impl<A: EngineApp> EngineServer<A> {
             }
         };
         if let Some(c) = close {
-            let frame = CloseFrame {
-                code: c.code,
-                reason: c.reason.as_ref().into(),
-            };
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                socket.send(Message::Close(Some(frame))),
-            )
-            .await;
+            crate::rawws::close_gracefully(&mut socket, c).await;
         }
         self.finish(&entry).await;
-    }
-}
-
-impl Session {
-    fn has_queued_after_get(&self) -> bool {
-        self.outbox.has_frames()
     }
 }
 
@@ -727,6 +714,23 @@ async fn handle<A: EngineApp>(
                     };
                     if entry.session.transport.load(Ordering::Acquire) == TRANSPORT_WEBSOCKET {
                         return protocol_error(3, "Bad request");
+                    }
+                    if m == Method::GET
+                        && entry.session.transport.load(Ordering::Acquire) == TRANSPORT_UPGRADING
+                    {
+                        // The WebSocket may be about to send `5`: give it a moment, so a GET
+                        // that raced the upgrade gets 400 rather than a stale noop.
+                        for _ in 0..20 {
+                            sleep(Duration::from_millis(5)).await;
+                            if entry.session.transport.load(Ordering::Acquire)
+                                != TRANSPORT_UPGRADING
+                            {
+                                break;
+                            }
+                        }
+                        if entry.session.is_websocket() {
+                            return protocol_error(3, "Bad request");
+                        }
                     }
                     if m == Method::GET {
                         server.clone().polling_get(entry).await
