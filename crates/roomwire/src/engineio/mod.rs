@@ -10,7 +10,7 @@ pub mod packet;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,6 +151,10 @@ pub struct Session {
     reason: Mutex<Option<CloseReason>>,
     /// Wakes the polling heartbeat task: a pong arrived, the session upgraded or closed.
     heartbeat: Notify,
+    /// When the pong to an outstanding ping is due (microseconds since [`clock_base`]; 0 when
+    /// no ping is outstanding). Lets a request find a dead session dead even if it arrives in
+    /// the same instant as the timer that would close it.
+    pong_due_us: AtomicU64,
 }
 
 impl Session {
@@ -166,6 +170,7 @@ impl Session {
             finished: AtomicBool::new(false),
             reason: Mutex::new(None),
             heartbeat: Notify::new(),
+            pong_due_us: AtomicU64::new(0),
         }
     }
 
@@ -206,9 +211,28 @@ impl Session {
         }
     }
 
+    fn expect_pong_by(&self, due: Instant) {
+        let us = due.saturating_duration_since(clock_base()).as_micros() as u64;
+        self.pong_due_us.store(us.max(1), Ordering::Release);
+    }
+
+    fn pong_overdue(&self) -> bool {
+        let due = self.pong_due_us.load(Ordering::Acquire);
+        due != 0
+            && Instant::now()
+                .saturating_duration_since(clock_base())
+                .as_micros() as u64
+                >= due
+    }
+
     fn reason(&self) -> CloseReason {
         self.reason.lock().unwrap_or(CloseReason::TransportClose)
     }
+}
+
+fn clock_base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
 }
 
 /// 20 characters of URL-safe base64 from 15 random bytes, like the reference server's ids.
@@ -311,6 +335,7 @@ impl<A: EngineApp> EngineServer<A> {
             Packet::Message(text) => entry.conn.on_message(Incoming::Text(text)).await,
             Packet::BinaryMessage(bytes) => entry.conn.on_message(Incoming::Binary(bytes)).await,
             Packet::Pong(_) => {
+                session.pong_due_us.store(0, Ordering::Release);
                 session.heartbeat.notify_one();
                 Ok(())
             }
@@ -336,10 +361,13 @@ impl<A: EngineApp> EngineServer<A> {
     }
 
     /// The heartbeat of a polling session; hands over to the WebSocket task on upgrade.
-    async fn polling_heartbeat(self: Arc<Self>, entry: Arc<Entry<A::Conn>>) {
+    /// `opened` is when the handshake was made: the first ping is due `ping_interval` after it,
+    /// not after this task first runs, and the timeout counts from when the ping was due, so
+    /// scheduling delays never stretch the client's deadline beyond what the handshake said.
+    async fn polling_heartbeat(self: Arc<Self>, entry: Arc<Entry<A::Conn>>, opened: Instant) {
         let session = &entry.session;
+        let mut deadline = opened + self.config.ping_interval;
         'outer: loop {
-            let deadline = Instant::now() + self.config.ping_interval;
             loop {
                 tokio::select! {
                     _ = sleep_until(deadline) => break,
@@ -352,10 +380,11 @@ impl<A: EngineApp> EngineServer<A> {
             if session.is_websocket() {
                 return;
             }
+            let pong_due = deadline + self.config.ping_timeout;
+            session.expect_pong_by(pong_due);
             session.send(Frame::text("2"));
-            let deadline = Instant::now() + self.config.ping_timeout;
             tokio::select! {
-                _ = sleep_until(deadline) => {
+                _ = sleep_until(pong_due) => {
                     if session.is_websocket() { return; }
                     session.close(CloseReason::PingTimeout);
                     break 'outer;
@@ -365,6 +394,7 @@ impl<A: EngineApp> EngineServer<A> {
                     if session.is_websocket() { return; }
                 }
             }
+            deadline = Instant::now() + self.config.ping_interval;
         }
         // A pending GET holds its own reference and still answers; the sid is forgotten now,
         // so the next request with it gets 400 exactly when the heartbeat says it is dead.
@@ -623,7 +653,8 @@ impl<A: EngineApp> EngineServer<A> {
                     }
                     awaiting_pong = true;
                     session.send(Frame::text("2"));
-                    heartbeat.as_mut().reset(Instant::now() + self.config.ping_timeout);
+                    let pong_due = heartbeat.deadline() + self.config.ping_timeout;
+                    heartbeat.as_mut().reset(pong_due);
                 }
             }
         };
@@ -701,10 +732,11 @@ async fn handle<A: EngineApp>(
         {
             match sid {
                 None if m == Method::GET => {
+                    let opened = Instant::now();
                     let entry = server.open(TRANSPORT_POLLING, handshake());
                     let body =
                         server.handshake_body(&entry.session.sid, server.config.allow_websocket);
-                    tokio::spawn(server.clone().polling_heartbeat(entry));
+                    tokio::spawn(server.clone().polling_heartbeat(entry, opened));
                     text_response(StatusCode::OK, body)
                 }
                 None => protocol_error(1, "Session ID unknown"),
@@ -714,6 +746,11 @@ async fn handle<A: EngineApp>(
                     };
                     if entry.session.transport.load(Ordering::Acquire) == TRANSPORT_WEBSOCKET {
                         return protocol_error(3, "Bad request");
+                    }
+                    if entry.session.pong_overdue() {
+                        entry.session.close(CloseReason::PingTimeout);
+                        server.finish(&entry).await;
+                        return protocol_error(1, "Session ID unknown");
                     }
                     if m == Method::GET
                         && entry.session.transport.load(Ordering::Acquire) == TRANSPORT_UPGRADING
