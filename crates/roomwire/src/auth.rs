@@ -279,8 +279,10 @@ mod tests {
     use super::*;
 
     fn hs_auth() -> Authenticator {
-        let mut c = Config::default();
-        c.jwt_secret = "s3cret".into();
+        let c = Config {
+            jwt_secret: "s3cret".into(),
+            ..Config::default()
+        };
         Authenticator::from_config(&c).unwrap()
     }
 
@@ -303,8 +305,10 @@ mod tests {
             .mint(&claims_for("u1", None, None, None, &[], -120))
             .unwrap();
         assert_eq!(a.verify(&t), Err(AuthError::Expired));
-        let mut other = Config::default();
-        other.jwt_secret = "other".into();
+        let other = Config {
+            jwt_secret: "other".into(),
+            ..Config::default()
+        };
         let forged = Authenticator::from_config(&other)
             .unwrap()
             .mint(&claims_for("u1", None, None, None, &[], 60))

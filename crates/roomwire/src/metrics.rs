@@ -65,9 +65,12 @@ impl Histogram {
     }
 }
 
+/// Counters of one (protocol, app) label pair.
+type LabelledCounters = ((&'static str, &'static str), Arc<AppCounters>);
+
 #[derive(Default)]
 pub struct Metrics {
-    apps: RwLock<Vec<((&'static str, &'static str), Arc<AppCounters>)>>,
+    apps: RwLock<Vec<LabelledCounters>>,
     errors: DashMap<String, AtomicU64>,
     pub rooms: AtomicI64,
     pub fanout_latency: Histogram,

@@ -545,7 +545,7 @@ impl<A: EngineApp> EngineServer<A> {
             let Some(Ok(msg)) = next else { break false };
             match msg {
                 Message::Text(t) => match Packet::decode_text(t.as_str()) {
-                    Ok(Packet::Ping(data)) if data == "probe" => {
+                    Ok(Packet::Ping("probe")) => {
                         if socket.send(Message::Text("3probe".into())).await.is_err() {
                             break false;
                         }
