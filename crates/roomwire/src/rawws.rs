@@ -222,6 +222,23 @@ impl<A: WsApp> ErrorShape for A {
     }
 }
 
+fn open_request(
+    path: HashMap<String, String>,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    remote: SocketAddr,
+) -> OpenRequest {
+    OpenRequest {
+        path,
+        query,
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        remote: Some(remote),
+    }
+}
+
 /// The route serving app `A` (mount it at a path with the parameters the app reads).
 pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
     let limits = Arc::new(app.limits(&limits));
@@ -231,16 +248,13 @@ pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter 
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
-            let request = OpenRequest {
-                path,
-                query,
-                authorization: headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                remote: Some(remote),
-            };
-            upgrade(app, hub, limits, ws, request)
+            upgrade(
+                app,
+                hub,
+                limits,
+                ws,
+                open_request(path, query, &headers, remote),
+            )
         },
     )
 }
@@ -253,16 +267,13 @@ pub fn route_fixed<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodR
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
-            let request = OpenRequest {
-                path: HashMap::new(),
-                query,
-                authorization: headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                remote: Some(remote),
-            };
-            upgrade(app, hub, limits, ws, request)
+            upgrade(
+                app,
+                hub,
+                limits,
+                ws,
+                open_request(HashMap::new(), query, &headers, remote),
+            )
         },
     )
 }
@@ -280,6 +291,30 @@ fn upgrade<A: WsApp>(
         .max_message_size(limits.hard_max_message_bytes)
         .max_frame_size(limits.hard_max_message_bytes)
         .on_upgrade(move |socket| run(app, hub, limits, socket, request))
+}
+
+/// Writes everything queued in `outbox` to the socket, then flushes. Returns the close the
+/// outbox asks for, if any, or `Err` when the socket failed. `frames` is a reusable buffer.
+pub(crate) async fn write_outbox(
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    frames: &mut Vec<Frame>,
+    counters: &AppCounters,
+) -> Result<Option<CloseRequest>, ()> {
+    if !outbox.has_frames() && !outbox.is_closing() {
+        return Ok(None);
+    }
+    let close = outbox.drain(frames);
+    for f in frames.drain(..) {
+        counters.sent(f.len());
+        let m = match f {
+            Frame::Text(t) => Message::Text(t),
+            Frame::Binary(b) => Message::Binary(b),
+        };
+        socket.feed(m).await.map_err(|_| ())?;
+    }
+    socket.flush().await.map_err(|_| ())?;
+    Ok(close)
 }
 
 /// Sends a close frame and completes the closing handshake: reads (and discards) until the
@@ -452,27 +487,15 @@ async fn serve<A: WsApp>(
     let ticker = sleep(limits.ping_interval.min(limits.idle_timeout));
     tokio::pin!(ticker);
     loop {
-        if conn.outbox.has_frames() || conn.outbox.is_closing() {
-            let close = conn.outbox.drain(&mut frames);
-            for f in frames.drain(..) {
-                conn.counters.sent(f.len());
-                let m = match f {
-                    Frame::Text(t) => Message::Text(t),
-                    Frame::Binary(b) => Message::Binary(b),
-                };
-                if socket.feed(m).await.is_err() {
-                    return (None, None);
-                }
-            }
-            if socket.flush().await.is_err() {
-                return (None, None);
-            }
-            if let Some(c) = close {
+        match write_outbox(socket, &conn.outbox, &mut frames, &conn.counters).await {
+            Ok(None) => {}
+            Ok(Some(c)) => {
                 if c.code == CloseRequest::SLOW_CONSUMER.code {
                     metrics().error("SLOW_CONSUMER");
                 }
                 return (Some(c), None);
             }
+            Err(()) => return (None, None),
         }
         tokio::select! {
             biased;

@@ -26,7 +26,7 @@ use axum::routing::any;
 use axum::Router;
 use bytes::Bytes;
 use dashmap::DashMap;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use parking_lot::Mutex;
 use rand::RngCore;
 use tokio::sync::Notify;
@@ -584,25 +584,19 @@ impl<A: EngineApp> EngineServer<A> {
         tokio::pin!(heartbeat);
         let close: Option<CloseRequest> = 'run: loop {
             // Write whatever is queued first, so a close request goes out after its frames.
-            if session.outbox.has_frames() || session.outbox.is_closing() {
-                let close = session.outbox.drain(&mut frames);
-                for f in frames.drain(..) {
-                    self.counters.sent(f.len());
-                    let m = match f {
-                        Frame::Text(t) => Message::Text(t),
-                        Frame::Binary(b) => Message::Binary(b),
-                    };
-                    if socket.feed(m).await.is_err() {
-                        session.close(CloseReason::TransportError);
-                        break 'run None;
-                    }
-                }
-                if socket.flush().await.is_err() {
+            match crate::rawws::write_outbox(
+                &mut socket,
+                &session.outbox,
+                &mut frames,
+                &self.counters,
+            )
+            .await
+            {
+                Ok(None) => {}
+                Ok(Some(c)) => break 'run Some(c),
+                Err(()) => {
                     session.close(CloseReason::TransportError);
                     break 'run None;
-                }
-                if let Some(c) = close {
-                    break 'run Some(c);
                 }
             }
             tokio::select! {
