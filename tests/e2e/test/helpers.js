@@ -118,7 +118,7 @@ export function record(target, event) {
  */
 export async function until(predicate, what, timeout = STEP_TIMEOUT) {
   const deadline = Date.now() + timeout;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting until ${what}`);
     await delay(10);
   }

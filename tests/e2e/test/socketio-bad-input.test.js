@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  connect, openWs, waitClose, until, ack, mintToken, TEST_TIMEOUT,
+  connect, openWs, waitClose, until, ack, mintToken, TEST_TIMEOUT, URL,
 } from './helpers.js';
 
 const EIO_WS = '/socket.io/?EIO=4&transport=websocket';
@@ -54,6 +54,15 @@ const cases = [
   ['a truncated event packet ("42[") after connecting', rawConnected, (b) => b.send('42[')],
   ['an unknown Engine.IO packet type ("9hello")', rawEngine, (b) => b.send('9hello')],
   ['an empty text frame', rawEngine, (b) => b.send('')],
+  ['a mistyped event (name is a number: 42[1])', rawConnected, (b) => b.send('42[1]')],
+  ['an event whose payload is an object (42{})', rawConnected, (b) => b.send('42{"a":1}')],
+  ['more binary attachments than allowed (45 announced)', rawConnected, (b) => b.send('445-["x"]')],
+  ['a text packet where a binary attachment is due', rawConnected, (b) => {
+    b.send('451-["x",{"_placeholder":true,"num":0}]');
+    b.send('42["x"]');
+  }],
+  ['a binary frame that no packet announced', rawConnected, (b) => b.send(Buffer.from([1, 2, 3]), { binary: true })],
+  ['an ack id too long to be a number', rawConnected, (b) => b.send('4212345678901234567890["x"]')],
 ];
 
 for (const [what, setup, misbehave] of cases) {
@@ -74,4 +83,55 @@ test('after all that garbage a new client still connects and works', { timeout: 
   assert.equal(me.userId, 'u-newcomer');
   await assertAStillEchoes();
   c.disconnect();
+});
+
+test('B flooding 5000 events over one connection does not stop A', { timeout: TEST_TIMEOUT }, async () => {
+  await assertAStillEchoes();
+  const b = await rawConnected();
+  for (let i = 0; i < 5000; i += 1) b.send(`42["no-such-event",${i}]`);
+  await assertAStillEchoes();
+  b.close();
+});
+
+/** Opens a long-polling Engine.IO session with plain HTTP, returns its sid. */
+async function pollingSid() {
+  const res = await fetch(`${URL}/socket.io/?EIO=4&transport=polling`);
+  assert.equal(res.status, 200);
+  const body = await res.text();
+  return JSON.parse(body.slice(1)).sid;
+}
+
+async function post(sid, body) {
+  return fetch(`${URL}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body });
+}
+
+const pollingCases = [
+  ['an unknown packet type', 'x1', 400],
+  ['bytes that are not UTF-8', Buffer.from([0x34, 0xff, 0xfe]), 400],
+  ['invalid base64 in a binary packet', 'b!!!', 400],
+  ['a body over maxPayload', '4' + 'x'.repeat(1_100_000), 413],
+];
+
+for (const [what, body, status] of pollingCases) {
+  test(`a polling POST with ${what} gets ${status} and ends only that session`, { timeout: TEST_TIMEOUT }, async () => {
+    await assertAStillEchoes();
+    const sid = await pollingSid();
+    const res = await post(sid, body);
+    assert.equal(res.status, status);
+    await until(async () => {
+      const r = await fetch(`${URL}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+      return r.status === 400;
+    }, 'the session to be gone');
+    await assertAStillEchoes();
+  });
+}
+
+test('requests with a missing or bad EIO, transport or sid get 400', { timeout: TEST_TIMEOUT }, async () => {
+  for (const q of ['', 'EIO=3&transport=polling', 'EIO=4&transport=carrier-pigeon', 'EIO=4&transport=polling&sid=nope']) {
+    const res = await fetch(`${URL}/socket.io/?${q}`);
+    assert.equal(res.status, 400, q);
+  }
+  const res = await fetch(`${URL}/socket.io/?EIO=4&transport=polling`, { method: 'POST', body: '4x' });
+  assert.equal(res.status, 400, 'POST without sid');
+  await assertAStillEchoes();
 });
