@@ -38,6 +38,50 @@ pub struct Config {
     pub socketio: SocketIoConfig,
     pub websocket: WebSocketConfig,
     pub broker: BrokerConfig,
+    pub conference: ConferenceConfig,
+}
+
+/// The conference app (`/room/{roomId}/websocket`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConferenceConfig {
+    /// Default capacity of a room (a room created over REST may set its own).
+    pub max_participants: u64,
+    /// How long a kicked peer (or user) cannot rejoin the room.
+    pub kick_ban_seconds: u64,
+    /// How long an empty room lives before it is deleted.
+    pub empty_room_ttl_seconds: u64,
+    /// How long a dropped peer keeps its place, roles and state.
+    pub reconnect_grace_seconds: u64,
+    /// Characters per chat message.
+    pub max_chat_length: u64,
+    /// Chat messages sent to a joiner.
+    pub chat_history_limit: u64,
+    /// Silence before a connection is closed.
+    pub idle_timeout_seconds: u64,
+    /// Messages per second per connection (10x in one second closes).
+    pub max_messages_per_second: u64,
+    /// Largest message accepted.
+    pub max_message_bytes: u64,
+    /// Require a JWT to join.
+    pub require_auth: bool,
+}
+
+impl Default for ConferenceConfig {
+    fn default() -> Self {
+        ConferenceConfig {
+            max_participants: 50,
+            kick_ban_seconds: 600,
+            empty_room_ttl_seconds: 300,
+            reconnect_grace_seconds: 30,
+            max_chat_length: 2000,
+            chat_history_limit: 50,
+            idle_timeout_seconds: 60,
+            max_messages_per_second: 30,
+            max_message_bytes: 64 * 1024,
+            require_auth: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -143,6 +187,7 @@ impl Default for Config {
             socketio: SocketIoConfig::default(),
             websocket: WebSocketConfig::default(),
             broker: BrokerConfig::default(),
+            conference: ConferenceConfig::default(),
         }
     }
 }
@@ -392,6 +437,26 @@ impl Config {
             (
                 "websocket.read_buffer_bytes",
                 self.websocket.read_buffer_bytes,
+            ),
+            (
+                "conference.max_participants",
+                self.conference.max_participants,
+            ),
+            (
+                "conference.max_chat_length",
+                self.conference.max_chat_length,
+            ),
+            (
+                "conference.idle_timeout_seconds",
+                self.conference.idle_timeout_seconds,
+            ),
+            (
+                "conference.max_messages_per_second",
+                self.conference.max_messages_per_second,
+            ),
+            (
+                "conference.max_message_bytes",
+                self.conference.max_message_bytes,
             ),
         ];
         for (key, value) in positive {

@@ -6,6 +6,7 @@
 //! store), [`auth`], storage (`roomwire-store`), and [`server`], which assembles them with the
 //! apps on one HTTP listener.
 
+pub mod apps;
 pub mod auth;
 pub mod config;
 pub mod conformance;

@@ -10,7 +10,7 @@ use roomwire::config::{Config, Override};
 use roomwire::engineio::EngineConfig;
 use roomwire::hub::Hub;
 use roomwire::rawws::WsLimits;
-use roomwire::server::{self, App, Core};
+use roomwire::server::{self, Core};
 
 #[derive(Parser)]
 #[command(
@@ -111,11 +111,6 @@ fn init_logging(config: &Config) {
     } else {
         builder.init();
     }
-}
-
-/// The apps this build serves. Each app is one line here.
-fn apps() -> Vec<Box<dyn App>> {
-    Vec::new()
 }
 
 fn main() -> std::process::ExitCode {
@@ -225,7 +220,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     }
     let config = Arc::new(config);
     runtime()?.block_on(async move {
-        let apps = apps();
+        let apps = roomwire::apps::all();
         let store = server::open_store(&config, &apps).await?;
         let auth = Arc::new(Authenticator::from_config(&config)?);
         let core = Core {

@@ -466,6 +466,10 @@ async fn run<A: WsApp>(
     let (close_sent, client_code) = serve(&*app, &conn, &limits, &mut socket, &mut state).await;
     if let Some(c) = close_sent {
         close_gracefully(&mut socket, c).await;
+    } else if client_code.is_some() {
+        // The client closed: tungstenite queued the closing reply; send it, or the client
+        // sees an abnormal closure (1006).
+        let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
     }
     hub.unregister(id);
     conn.counters.closed();

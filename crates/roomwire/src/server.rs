@@ -43,6 +43,29 @@ pub trait App: Send + Sync {
     fn routes(&self, _core: &Core, _io: &SocketIo) -> Router {
         Router::new()
     }
+    /// The app's REST paths for the served OpenAPI document (an OpenAPI `paths` object).
+    fn openapi_paths(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+/// The OpenAPI document of every app's REST routes.
+pub fn openapi(apps: &[Box<dyn App>]) -> serde_json::Value {
+    let mut paths = serde_json::Map::new();
+    for app in apps {
+        if let serde_json::Value::Object(p) = app.openapi_paths() {
+            paths.extend(p);
+        }
+    }
+    serde_json::json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Roomwire REST API", "version": env!("CARGO_PKG_VERSION")},
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}
+        }},
+        "paths": paths,
+    })
 }
 
 /// Everything `serve` and `conformance` share.
@@ -88,6 +111,14 @@ pub fn assemble_with(
     for app in apps {
         router = router.merge(app.routes(&core, &io));
     }
+    let document = Arc::new(openapi(apps));
+    router = router.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { axum::Json((*document).clone()) }
+        }),
+    );
     let router = router.layer(cors(&core.config.http.cors_origins));
     Assembly {
         router,

@@ -283,7 +283,9 @@ impl<A: EngineApp> EngineServer<A> {
             .route(&format!("{trimmed}/"), any(handle::<A>))
             .route(trimmed, any(handle::<A>))
             // The body limit is ours to enforce (413 and a closed session), not axum's 2 MB.
-            .layer(axum::extract::DefaultBodyLimit::max(self.config.max_payload.saturating_add(1)))
+            .layer(axum::extract::DefaultBodyLimit::max(
+                self.config.max_payload.saturating_add(1),
+            ))
             .with_state(self.clone())
     }
 

@@ -118,11 +118,18 @@ impl LocalHub {
                 || delivery.except_rooms.iter().any(|r| self.is_in(*id, r))
         };
         let mut sent = 0usize;
+        let push = |outbox: &Outbox| -> bool {
+            let queued = outbox.push_group(frames) == Push::Queued;
+            if let Some(close) = &delivery.close {
+                outbox.close(close.clone());
+            }
+            queued
+        };
         match &delivery.target {
             Target::Member(id) => {
                 let outbox = self.members.get(id).map(|m| m.outbox.clone());
                 if let Some(outbox) = outbox {
-                    if !excluded(id) && outbox.push_group(frames) == Push::Queued {
+                    if !excluded(id) && push(&outbox) {
                         sent = 1;
                     }
                 }
@@ -135,7 +142,7 @@ impl LocalHub {
                     None => Vec::new(),
                 };
                 for (id, outbox) in recipients {
-                    if !excluded(&id) && outbox.push_group(frames) == Push::Queued {
+                    if !excluded(&id) && push(&outbox) {
                         sent += 1;
                     }
                 }
@@ -148,10 +155,7 @@ impl LocalHub {
                         None => continue,
                     };
                     for (id, outbox) in recipients {
-                        if seen.insert(id)
-                            && !excluded(&id)
-                            && outbox.push_group(frames) == Push::Queued
-                        {
+                        if seen.insert(id) && !excluded(&id) && push(&outbox) {
                             sent += 1;
                         }
                     }

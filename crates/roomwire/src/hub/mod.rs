@@ -103,6 +103,9 @@ pub struct Delivery {
     pub except_members: SmallVec<[MemberId; 1]>,
     pub except_rooms: SmallVec<[RoomKey; 1]>,
     pub frames: Frames,
+    /// After the frames, close the recipients' connections (a kick, a room closed by an
+    /// admin). Carried like any delivery, so it reaches members on other nodes too.
+    pub close: Option<CloseRequest>,
 }
 
 impl Delivery {
@@ -112,6 +115,7 @@ impl Delivery {
             except_members: SmallVec::new(),
             except_rooms: SmallVec::new(),
             frames,
+            close: None,
         }
     }
 
@@ -121,7 +125,14 @@ impl Delivery {
             except_members: SmallVec::new(),
             except_rooms: SmallVec::new(),
             frames,
+            close: None,
         }
+    }
+
+    /// Closes the recipients' connections after delivering the frames.
+    pub fn then_close(mut self, request: CloseRequest) -> Delivery {
+        self.close = Some(request);
+        self
     }
 
     pub fn except(mut self, member: MemberId) -> Delivery {

@@ -767,6 +767,7 @@ impl Broadcast {
             target: Target::Rooms(rooms),
             except_members: self.except_member.into_iter().collect(),
             except_rooms: self.except_rooms,
+            close: None,
             frames,
         });
     }
