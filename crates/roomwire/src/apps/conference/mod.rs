@@ -79,12 +79,19 @@ impl App for ConferenceApp {
             .route("/room/{roomId}/websocket", ws.clone())
             // An empty room id never matches the route above; it must still get INVALID_ROOM.
             .route("/room//websocket", ws)
+            .route("/conference/demo", axum::routing::get(demo_page))
             .merge(rest::router(app))
     }
 
     fn openapi_paths(&self) -> Value {
         rest::openapi_paths()
     }
+}
+
+/// A small page that joins a room and connects WebRTC peers through this server: a demo for
+/// people and the page the browser test drives.
+async fn demo_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("demo.html"))
 }
 
 pub struct Conference {

@@ -1,0 +1,763 @@
+//! The scenarios. Each runs against one freshly started server (one "cell") and returns its
+//! rows; the connections it opened live on as tasks until the cell ends.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, Instant};
+
+use crate::clock::{instant_at, now_ns, ns_of};
+use crate::hist::Histogram;
+use crate::net::Net;
+use crate::procfs::{self, CpuMeter};
+use crate::record::Recorder;
+use crate::report::Row;
+use crate::servers::{Running, ServerKind};
+use crate::{signal, sio};
+
+/// Sizes and rates of every scenario.
+#[derive(Debug, Clone)]
+pub struct Sizes {
+    pub idle_conns: usize,
+    pub idle_rooms: usize,
+    pub idle_hold: Duration,
+    pub fanout_members: usize,
+    pub fanout_start_rate: f64,
+    pub fanout_step: Duration,
+    pub fanout_latency: Duration,
+    /// A step whose p99 exceeds this (ms) ends the search.
+    pub fanout_max_p99_ms: f64,
+    pub rooms_conns: usize,
+    pub room_size: usize,
+    /// Messages per second each member sends.
+    pub rooms_rate: f64,
+    pub rooms_duration: Duration,
+    pub signal_rooms: usize,
+    /// Messages per second each peer sends.
+    pub signal_rate: f64,
+    pub signal_duration: Duration,
+    pub connect_conns: usize,
+    pub connect_concurrency: usize,
+    /// Connections set up at once when a scenario opens its members.
+    pub setup_concurrency: usize,
+    /// Loopback source addresses to spread client sockets over.
+    pub sources: usize,
+    pub payload_bytes: usize,
+    /// Measurement starts this long after senders start (rooms, signalling, latency phase).
+    pub warmup: Duration,
+}
+
+impl Sizes {
+    pub fn full() -> Sizes {
+        Sizes {
+            idle_conns: 10_000,
+            idle_rooms: 100,
+            idle_hold: Duration::from_secs(30),
+            fanout_members: 1_000,
+            fanout_start_rate: 10.0,
+            fanout_step: Duration::from_secs(3),
+            fanout_latency: Duration::from_secs(10),
+            fanout_max_p99_ms: 1_000.0,
+            rooms_conns: 5_000,
+            room_size: 10,
+            rooms_rate: 1.0,
+            rooms_duration: Duration::from_secs(20),
+            signal_rooms: 1_000,
+            signal_rate: 2.0,
+            signal_duration: Duration::from_secs(20),
+            connect_conns: 5_000,
+            connect_concurrency: 50,
+            setup_concurrency: 200,
+            sources: 16,
+            payload_bytes: 100,
+            warmup: Duration::from_secs(2),
+        }
+    }
+
+    pub fn quick() -> Sizes {
+        Sizes {
+            idle_conns: 2_000,
+            idle_hold: Duration::from_secs(8),
+            fanout_members: 200,
+            fanout_step: Duration::from_millis(1_500),
+            fanout_latency: Duration::from_secs(4),
+            rooms_conns: 1_000,
+            rooms_duration: Duration::from_secs(6),
+            signal_rooms: 200,
+            signal_duration: Duration::from_secs(6),
+            connect_conns: 1_000,
+            warmup: Duration::from_secs(1),
+            ..Sizes::full()
+        }
+    }
+
+    /// The most connections any selected scenario holds at once.
+    pub fn max_connections(&self) -> usize {
+        [
+            self.idle_conns,
+            self.fanout_members + 1,
+            self.rooms_conns,
+            self.signal_rooms * 4,
+            self.connect_conns,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+}
+
+/// The connection tasks of a cell; aborted when dropped (after the server is stopped).
+#[derive(Default)]
+pub struct Tasks(pub Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// The result of opening many connections.
+pub struct Opened {
+    pub ok: usize,
+    pub failed: usize,
+    pub wall: Duration,
+    /// Setup time of each successful connection (ns).
+    pub setup: Histogram,
+    pub first_error: Option<String>,
+}
+
+/// Opens `n` connections, at most `concurrency` setting up at once. Each connection runs
+/// `setup(i)` then, if it succeeded, `life(i, conn)` in its own task.
+pub async fn open_many<C, S, SF, L, LF>(
+    n: usize,
+    concurrency: usize,
+    setup: S,
+    life: L,
+) -> (Opened, Tasks)
+where
+    C: Send + 'static,
+    S: Fn(usize) -> SF,
+    SF: Future<Output = anyhow::Result<C>> + Send + 'static,
+    L: Fn(usize, C) -> LF + Send + Sync + 'static,
+    LF: Future<Output = ()> + Send + 'static,
+{
+    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let life = Arc::new(life);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Result<Duration, String>>();
+    let mut tasks = Tasks(Vec::with_capacity(n));
+    let start = Instant::now();
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.expect("never closed");
+        let setup = setup(i);
+        let (life, tx) = (life.clone(), tx.clone());
+        tasks.0.push(tokio::spawn(async move {
+            let t0 = Instant::now();
+            match setup.await {
+                Ok(conn) => {
+                    let _ = tx.send(Ok(t0.elapsed()));
+                    drop(tx);
+                    drop(permit);
+                    life(i, conn).await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("{e:#}")));
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut opened = Opened {
+        ok: 0,
+        failed: 0,
+        wall: Duration::ZERO,
+        setup: Histogram::new(),
+        first_error: None,
+    };
+    for _ in 0..n {
+        match rx.recv().await {
+            Some(Ok(d)) => {
+                opened.ok += 1;
+                opened.setup.record(d.as_nanos() as u64);
+            }
+            Some(Err(e)) => {
+                opened.failed += 1;
+                opened.first_error.get_or_insert(e);
+            }
+            None => break,
+        }
+    }
+    opened.wall = start.elapsed();
+    if opened.failed > 0 {
+        eprintln!(
+            "  ! {} of {n} connections failed; first error: {}",
+            opened.failed,
+            opened.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    (opened, tasks)
+}
+
+/// Waits until every expected delivery of the window arrived, progress stops for `quiet`, or
+/// `max` passes.
+async fn drain(rec: &Recorder, max: Duration, quiet: Duration) {
+    let start = Instant::now();
+    let mut last_got = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let got = Recorder::get(&rec.received_in_window);
+        let expected = Recorder::get(&rec.expected_in_window);
+        if got >= expected {
+            return;
+        }
+        if got != last_got {
+            last_got = got;
+            last_progress = Instant::now();
+        }
+        if last_progress.elapsed() >= quiet || start.elapsed() >= max {
+            return;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Golden-ratio spread of `i` over [0, 1): evenly spaced send phases without coordination.
+fn spread(i: usize) -> f64 {
+    (i as f64 * 0.618_033_988_75).fract()
+}
+
+struct Ctx<'a> {
+    scenario: &'static str,
+    server: &'a Running,
+    sizes: &'a Sizes,
+    net: Arc<Net>,
+    rows: Vec<Row>,
+}
+
+impl Ctx<'_> {
+    fn row(&mut self, metric: &str, value: f64) {
+        self.rows
+            .push(Row::new(self.scenario, self.server.kind, metric, value));
+    }
+
+    fn check_alive(&self) -> anyhow::Result<()> {
+        if procfs::cpu_ns(self.server.pid).is_none() {
+            bail!("{} (pid {}) died", self.server.kind.name(), self.server.pid);
+        }
+        Ok(())
+    }
+
+    fn pad(&self) -> Arc<str> {
+        sio::padding_for(self.sizes.payload_bytes).into()
+    }
+}
+
+/// Runs one scenario against a started server. The returned tasks hold the connections; drop
+/// them after stopping the server.
+pub async fn run(
+    scenario: &str,
+    server: &Running,
+    sizes: &Sizes,
+) -> anyhow::Result<(Vec<Row>, Tasks)> {
+    let scenario: &'static str = match scenario {
+        "idle" => "idle",
+        "fanout" => "fanout",
+        "rooms" => "rooms",
+        "signalling" | "signaling" | "signal" => "signalling",
+        "connect" => "connect",
+        other => bail!("unknown scenario {other}"),
+    };
+    let needs_sio = scenario != "signalling";
+    if needs_sio && !server.kind.speaks_socketio() {
+        bail!("{} does not speak Socket.IO", server.kind.name());
+    }
+    if !needs_sio && !server.kind.speaks_signal() {
+        bail!("{} does not serve /signal", server.kind.name());
+    }
+    let mut ctx = Ctx {
+        scenario,
+        server,
+        sizes,
+        net: Arc::new(Net::new(server.port, sizes.sources)),
+        rows: Vec::new(),
+    };
+    let tasks = match scenario {
+        "idle" => idle(&mut ctx).await?,
+        "fanout" => fanout(&mut ctx).await?,
+        "rooms" => rooms(&mut ctx).await?,
+        "signalling" => signalling(&mut ctx).await?,
+        "connect" => connect(&mut ctx).await?,
+        _ => unreachable!(),
+    };
+    ctx.check_alive()?;
+    Ok((ctx.rows, tasks))
+}
+
+/// Opens `n` Socket.IO members, member `i` joined to `room(i)`, each living as [`sio::member`]
+/// with the plan `plan(i)`.
+async fn open_sio_members(
+    ctx: &Ctx<'_>,
+    n: usize,
+    concurrency: usize,
+    rec: &Arc<Recorder>,
+    room: impl Fn(usize) -> Option<String>,
+    plan: impl Fn(usize) -> Option<sio::SendPlan> + Send + Sync + 'static,
+) -> (Opened, Tasks) {
+    let net = ctx.net.clone();
+    let rec = rec.clone();
+    open_many(
+        n,
+        concurrency,
+        |i| {
+            let net = net.clone();
+            let room = room(i);
+            async move { sio::open_and_join(&net, room.as_deref()).await }
+        },
+        move |i, conn| sio::member(conn, rec.clone(), plan(i)),
+    )
+    .await
+}
+
+async fn idle(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
+    let s = ctx.sizes.clone();
+    let pid = ctx.server.pid;
+    sleep(Duration::from_secs(1)).await;
+    let rss0 = procfs::rss_bytes(pid).context("server RSS")?;
+    let rec = Arc::new(Recorder::new());
+    let rooms = s.idle_rooms.max(1);
+    let (opened, tasks) = open_sio_members(
+        ctx,
+        s.idle_conns,
+        s.setup_concurrency,
+        &rec,
+        |i| Some(format!("idle-{}", i % rooms)),
+        |_| None,
+    )
+    .await;
+    eprintln!(
+        "  {} connections joined in {:.1} s; holding {} s",
+        opened.ok,
+        opened.wall.as_secs_f64(),
+        s.idle_hold.as_secs()
+    );
+    if opened.ok == 0 {
+        bail!("no connection succeeded");
+    }
+    sleep(Duration::from_secs(2)).await;
+    let cpu = CpuMeter::start(pid);
+    let gen = CpuMeter::start(std::process::id());
+    sleep(s.idle_hold).await;
+    let (cpu_ns, wall_ns) = cpu.read();
+    let rss1 = procfs::rss_bytes(pid).context("server RSS")?;
+    let n = opened.ok as f64;
+    ctx.row("rss_bytes_per_conn", (rss1.saturating_sub(rss0)) as f64 / n);
+    ctx.row(
+        "cpu_ns_per_conn_per_sec",
+        cpu_ns as f64 / n / (wall_ns as f64 / 1e9),
+    );
+    ctx.row("server_cpu_percent", cpu.percent());
+    ctx.row("generator_cpu_percent", gen.percent());
+    ctx.row("rss_baseline_bytes", rss0 as f64);
+    ctx.row("connections", n);
+    ctx.row("failed_connects", opened.failed as f64);
+    ctx.row("disconnects", Recorder::get(&rec.closed) as f64);
+    Ok(tasks)
+}
+
+async fn connect(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
+    let s = ctx.sizes.clone();
+    let pid = ctx.server.pid;
+    sleep(Duration::from_millis(500)).await;
+    let rec = Arc::new(Recorder::new());
+    let cpu = CpuMeter::start(pid);
+    let gen = CpuMeter::start(std::process::id());
+    let (opened, tasks) = open_sio_members(
+        ctx,
+        s.connect_conns,
+        s.connect_concurrency,
+        &rec,
+        |i| Some(format!("c-{}", i % 100)),
+        |_| None,
+    )
+    .await;
+    let (cpu_ns, _) = cpu.read();
+    let secs = opened.wall.as_secs_f64();
+    eprintln!(
+        "  {} connections (handshake + connect + join ack) in {secs:.2} s, {} at once",
+        opened.ok, s.connect_concurrency
+    );
+    if opened.ok == 0 {
+        bail!("no connection succeeded");
+    }
+    ctx.row("connects_per_sec", opened.ok as f64 / secs);
+    ctx.row(
+        "connect_p50_ms",
+        opened.setup.quantile_ms(0.5).unwrap_or(f64::NAN),
+    );
+    ctx.row(
+        "connect_p99_ms",
+        opened.setup.quantile_ms(0.99).unwrap_or(f64::NAN),
+    );
+    ctx.row("server_cpu_percent", cpu.percent());
+    ctx.row(
+        "server_cpu_ns_per_connect",
+        cpu_ns as f64 / opened.ok as f64,
+    );
+    ctx.row("generator_cpu_percent", gen.percent());
+    ctx.row("failed_connects", opened.failed as f64);
+    Ok(tasks)
+}
+
+/// One publisher phase against the fan-out room; returns what was measured.
+struct Step {
+    rate: f64,
+    offered: f64,
+    throughput: f64,
+    expected: u64,
+    got: u64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    server_cpu: f64,
+    server_cpu_ns: u64,
+    gen_cpu: f64,
+    new_disconnects: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fanout_phase(
+    rec: &Recorder,
+    phases: &mpsc::Sender<sio::Phase>,
+    pid: u32,
+    rate: f64,
+    duration: Duration,
+    warmup: Duration,
+    members: u64,
+    pad: &Arc<str>,
+) -> anyhow::Result<Step> {
+    let closed_before = Recorder::get(&rec.closed);
+    let from = now_ns();
+    rec.open_window(from + warmup.as_nanos() as u64, u64::MAX);
+    let cpu = CpuMeter::start(pid);
+    let gen = CpuMeter::start(std::process::id());
+    let (done_tx, done_rx) = oneshot::channel();
+    phases
+        .send(sio::Phase {
+            rate,
+            duration,
+            event: "to-room",
+            room: "fanout".into(),
+            recipients: members,
+            pad: pad.clone(),
+            done: done_tx,
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("publisher gone"))?;
+    let _sent = done_rx.await.context("publisher gone")?;
+    drain(
+        rec,
+        Duration::from_secs(10).max(duration * 3),
+        Duration::from_secs(2),
+    )
+    .await;
+    let (server_cpu_ns, _) = cpu.read();
+    let got = Recorder::get(&rec.received_in_window);
+    let expected = Recorder::get(&rec.expected_in_window);
+    let measured_from = from + warmup.as_nanos() as u64;
+    let last = Recorder::get(&rec.last_in_window_ns).max(measured_from + 1);
+    let span = ((last - measured_from) as f64 / 1e9).max(1e-3);
+    let q = |p| rec.latency.quantile_ms(p).unwrap_or(f64::NAN);
+    Ok(Step {
+        rate,
+        offered: rate * members as f64,
+        throughput: got as f64 / span,
+        expected,
+        got,
+        p50: q(0.5),
+        p99: q(0.99),
+        p999: q(0.999),
+        server_cpu: cpu.percent(),
+        server_cpu_ns,
+        gen_cpu: gen.percent(),
+        new_disconnects: Recorder::get(&rec.closed) - closed_before,
+    })
+}
+
+async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
+    let s = ctx.sizes.clone();
+    let pid = ctx.server.pid;
+    let rec = Arc::new(Recorder::new());
+    let pad = ctx.pad();
+    let (opened, mut tasks) = open_sio_members(
+        ctx,
+        s.fanout_members,
+        s.setup_concurrency,
+        &rec,
+        |_| Some("fanout".to_string()),
+        |_| None,
+    )
+    .await;
+    if opened.ok == 0 {
+        bail!("no member joined");
+    }
+    let publisher = sio::open_and_join(&ctx.net, None)
+        .await
+        .context("publisher")?;
+    let (phases, phases_rx) = mpsc::channel(1);
+    tasks.0.push(tokio::spawn(sio::publisher(
+        publisher,
+        rec.clone(),
+        phases_rx,
+    )));
+    sleep(Duration::from_millis(500)).await;
+
+    // Saturation search: double the publish rate until deliveries stop growing.
+    let mut rate = s.fanout_start_rate;
+    let mut best: Option<Step> = None;
+    let mut prev_tp = 0.0f64;
+    for _ in 0..24 {
+        let members = (opened.ok as u64).saturating_sub(Recorder::get(&rec.closed));
+        let step = fanout_phase(
+            &rec,
+            &phases,
+            pid,
+            rate,
+            s.fanout_step,
+            Duration::ZERO,
+            members,
+            &pad,
+        )
+        .await?;
+        let lost = step.expected.saturating_sub(step.got);
+        eprintln!(
+            "  {:>8.0} msg/s x {members} -> {:>9.0} deliveries/s (offered {:>9.0}), p99 {:>7.2} ms, \
+             lost {lost}, server cpu {:>3.0}%, generator cpu {:>3.0}%",
+            step.rate, step.throughput, step.offered, step.p99, step.server_cpu, step.gen_cpu
+        );
+        let saturated = step.throughput < 0.8 * step.offered;
+        let flat = step.throughput < prev_tp * 1.05;
+        let slow = step.p99 > s.fanout_max_p99_ms;
+        let broken = lost > 0 || step.new_disconnects > 0;
+        if step.new_disconnects == 0 && best.as_ref().is_none_or(|b| step.throughput > b.throughput)
+        {
+            prev_tp = prev_tp.max(step.throughput);
+            best = Some(step);
+        } else {
+            prev_tp = prev_tp.max(step.throughput);
+        }
+        if saturated || flat || slow || broken {
+            let why = [
+                (saturated, "below 80% of offered"),
+                (flat, "no growth"),
+                (slow, "p99 over limit"),
+                (broken, "lost deliveries"),
+            ]
+            .iter()
+            .filter(|(b, _)| *b)
+            .map(|(_, w)| *w)
+            .collect::<Vec<_>>()
+            .join(", ");
+            eprintln!("  saturation: {why}");
+            break;
+        }
+        rate *= 2.0;
+    }
+    let best = best.context("no fan-out step completed without disconnects")?;
+    // Let the server and the members settle after the overload step.
+    sleep(Duration::from_secs(1)).await;
+
+    // Latency at half the saturation rate.
+    let members = (opened.ok as u64).saturating_sub(Recorder::get(&rec.closed));
+    let lat_rate = (best.throughput * 0.5 / members.max(1) as f64).max(1.0);
+    let lat = fanout_phase(
+        &rec,
+        &phases,
+        pid,
+        lat_rate,
+        s.fanout_latency + s.warmup,
+        s.warmup,
+        members,
+        &pad,
+    )
+    .await?;
+    let lost = lat.expected.saturating_sub(lat.got);
+    eprintln!(
+        "  latency at {:.0} msg/s x {members} ({:.0} deliveries/s): p50 {:.2} ms, p99 {:.2} ms, \
+         p99.9 {:.2} ms, lost {lost}, server cpu {:.0}%, generator cpu {:.0}%",
+        lat.rate, lat.throughput, lat.p50, lat.p99, lat.p999, lat.server_cpu, lat.gen_cpu
+    );
+    ctx.row("deliveries_per_sec", best.throughput);
+    ctx.row("latency_p50_ms", lat.p50);
+    ctx.row("latency_p99_ms", lat.p99);
+    ctx.row("latency_p999_ms", lat.p999);
+    ctx.row("server_cpu_percent", best.server_cpu);
+    ctx.row("generator_cpu_percent", best.gen_cpu);
+    ctx.row(
+        "server_cpu_ns_per_delivery",
+        lat.server_cpu_ns as f64 / lat.got.max(1) as f64,
+    );
+    ctx.row("saturation_rate", best.rate);
+    ctx.row("latency_rate", lat.rate);
+    ctx.row("lost_deliveries", lost as f64);
+    ctx.row("connections", members as f64);
+    ctx.row("disconnects", Recorder::get(&rec.closed) as f64);
+    ctx.row("errors", Recorder::get(&rec.errors) as f64);
+    Ok(tasks)
+}
+
+/// Starts every sender `lead` from now, measures over [start + warmup, start + duration),
+/// drains, and adds the steady-load rows.
+async fn steady_load(
+    ctx: &mut Ctx<'_>,
+    rec: &Recorder,
+    go: &watch::Sender<Option<(Instant, Instant)>>,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let s = ctx.sizes.clone();
+    let pid = ctx.server.pid;
+    let start = Instant::now() + Duration::from_millis(200);
+    let end = start + duration + s.warmup;
+    let from = ns_of(start + s.warmup);
+    let to = ns_of(end);
+    rec.open_window(from, to);
+    go.send(Some((start, end)))
+        .map_err(|_| anyhow::anyhow!("no sender is listening"))?;
+    tokio::time::sleep_until(instant_at(from)).await;
+    let cpu = CpuMeter::start(pid);
+    let gen = CpuMeter::start(std::process::id());
+    tokio::time::sleep_until(end).await;
+    let (cpu_ns, _) = cpu.read();
+    let (server_cpu, gen_cpu) = (cpu.percent(), gen.percent());
+    drain(rec, Duration::from_secs(10), Duration::from_secs(2)).await;
+    let got = Recorder::get(&rec.received_in_window);
+    let expected = Recorder::get(&rec.expected_in_window);
+    let secs = (to - from) as f64 / 1e9;
+    let q = |p| rec.latency.quantile_ms(p).unwrap_or(f64::NAN);
+    let lost = expected.saturating_sub(got);
+    eprintln!(
+        "  {:.0} deliveries/s (expected {:.0}), p50 {:.2} ms, p99 {:.2} ms, lost {lost}, \
+         server cpu {server_cpu:.0}%, generator cpu {gen_cpu:.0}%",
+        got as f64 / secs,
+        expected as f64 / secs,
+        q(0.5),
+        q(0.99)
+    );
+    ctx.row("deliveries_per_sec", got as f64 / secs);
+    ctx.row("latency_p50_ms", q(0.5));
+    ctx.row("latency_p99_ms", q(0.99));
+    ctx.row("latency_p999_ms", q(0.999));
+    ctx.row("server_cpu_percent", server_cpu);
+    ctx.row(
+        "server_cpu_ns_per_delivery",
+        cpu_ns as f64 / got.max(1) as f64,
+    );
+    ctx.row("generator_cpu_percent", gen_cpu);
+    ctx.row("lost_deliveries", lost as f64);
+    ctx.row("disconnects", Recorder::get(&rec.closed) as f64);
+    ctx.row("errors", Recorder::get(&rec.errors) as f64);
+    Ok(())
+}
+
+async fn rooms(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
+    let s = ctx.sizes.clone();
+    let size = s.room_size.max(2);
+    let nrooms = (s.rooms_conns / size).max(1);
+    let n = nrooms * size;
+    let rec = Arc::new(Recorder::new());
+    let pad = ctx.pad();
+    let (go_tx, go_rx) = watch::channel(None);
+    // Members actually in each room (a failed connect leaves its room smaller).
+    let counts: Arc<Vec<Arc<AtomicU64>>> =
+        Arc::new((0..nrooms).map(|_| Arc::new(AtomicU64::new(0))).collect());
+    let period = Duration::from_secs_f64(1.0 / s.rooms_rate.max(0.001));
+    let plan_counts = counts.clone();
+    let (opened, tasks) = open_sio_members(
+        ctx,
+        n,
+        s.setup_concurrency,
+        &rec,
+        move |i| Some(format!("room-{}", i % nrooms)),
+        move |i| {
+            let count = plan_counts[i % nrooms].clone();
+            count.fetch_add(1, Relaxed);
+            Some(sio::SendPlan {
+                room: format!("room-{}", i % nrooms).into(),
+                period,
+                phase: period.mul_f64(spread(i)),
+                go: go_rx.clone(),
+                room_members: count,
+                pad: pad.clone(),
+            })
+        },
+    )
+    .await;
+    eprintln!(
+        "  {} members in {nrooms} rooms of {size}, each sending {} msg/s",
+        opened.ok, s.rooms_rate
+    );
+    if opened.ok == 0 {
+        bail!("no member joined");
+    }
+    steady_load(ctx, &rec, &go_tx, s.rooms_duration).await?;
+    ctx.row("connections", opened.ok as f64);
+    Ok(tasks)
+}
+
+async fn signalling(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
+    let s = ctx.sizes.clone();
+    let nrooms = s.signal_rooms.max(1);
+    let n = nrooms * 4;
+    let rec = Arc::new(Recorder::new());
+    let (go_tx, go_rx) = watch::channel(None);
+    let bodies = Arc::new(signal::Bodies::new());
+    let period = Duration::from_secs_f64(1.0 / s.signal_rate.max(0.001));
+    let net = ctx.net.clone();
+    let life_rec = rec.clone();
+    let (opened, tasks) = open_many(
+        n,
+        s.setup_concurrency,
+        |i| {
+            let net = net.clone();
+            async move {
+                signal::open_and_join(&net, &format!("s-{}", i / 4), &format!("p{}", i % 4)).await
+            }
+        },
+        move |i, ws| {
+            let plan = signal::PeerPlan {
+                target: format!("p{}", (i + 1) % 4),
+                period,
+                phase: period.mul_f64(spread(i)),
+                go: go_rx.clone(),
+                bodies: bodies.clone(),
+                first_kind: i % 4,
+            };
+            signal::peer(ws, life_rec.clone(), plan)
+        },
+    )
+    .await;
+    eprintln!(
+        "  {} peers in {nrooms} rooms of 4, each sending {} msg/s",
+        opened.ok, s.signal_rate
+    );
+    if opened.ok == 0 {
+        bail!("no peer joined");
+    }
+    steady_load(ctx, &rec, &go_tx, s.signal_duration).await?;
+    ctx.row("connections", opened.ok as f64);
+    ctx.row("failed_connects", opened.failed as f64);
+    Ok(tasks)
+}
+
+/// Whether a scenario can run against a server at all.
+pub fn applies(scenario: &str, kind: ServerKind) -> bool {
+    match scenario {
+        "signalling" => kind.speaks_signal(),
+        _ => kind.speaks_socketio(),
+    }
+}
