@@ -61,3 +61,7 @@ cargo test --locked --workspace
 say "end-to-end tests with socket.io-client and ws"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 ROOMWIRE_BIN="$ROOT/target/release/roomwire" bash tests/e2e/run.sh
+
+say "browser test: two headless Chromium pages connect WebRTC through the conference app"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+ROOMWIRE_BIN="$ROOT/target/release/roomwire" bash tests/browser/run.sh

@@ -81,7 +81,7 @@ trap 'exit 143' TERM
 
 echo "e2e: starting $ROOMWIRE_BIN conformance --listen 127.0.0.1:$PORT (log: $LOG)" >&2
 set -m # background jobs get their own process group
-ROOMWIRE_JWT_SECRET=e2e-secret "$ROOMWIRE_BIN" conformance --listen "127.0.0.1:$PORT" >"$LOG" 2>&1 </dev/null &
+ROOMWIRE_JWT_SECRET=e2e-secret "$ROOMWIRE_BIN" conformance --listen "127.0.0.1:$PORT" --ping-interval-ms "${E2E_PING_INTERVAL_MS:-1000}" --ping-timeout-ms "${E2E_PING_TIMEOUT_MS:-5000}" >"$LOG" 2>&1 </dev/null &
 SERVER_PID=$!
 set +m
 

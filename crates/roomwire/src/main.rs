@@ -69,6 +69,12 @@ enum Command {
     Conformance {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: String,
+        /// Engine.IO ping interval; the official suites need the default, 300.
+        #[arg(long, default_value_t = 300)]
+        ping_interval_ms: u64,
+        /// Engine.IO ping timeout; the official suites need the default, 200.
+        #[arg(long, default_value_t = 200)]
+        ping_timeout_ms: u64,
     },
     /// Print every configuration key, its environment variable and default.
     Config,
@@ -182,14 +188,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Conformance { listen } => {
+        Command::Conformance {
+            listen,
+            ping_interval_ms,
+            ping_timeout_ms,
+        } => {
             init_logging(&config);
             let mut config = config;
             config.listen = listen;
             config.validate()?;
             runtime()?.block_on(async move {
                 let addr = config.listen_addr();
-                let assembly = roomwire::conformance::assemble(config)?;
+                let mut assembly_config = roomwire::conformance::conformance_config(config);
+                assembly_config.socketio.ping_interval_ms = ping_interval_ms.max(1);
+                assembly_config.socketio.ping_timeout_ms = ping_timeout_ms.max(1);
+                let assembly = roomwire::conformance::assemble(assembly_config)?;
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("listen: cannot bind {addr}"))?;

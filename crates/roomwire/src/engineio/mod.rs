@@ -484,7 +484,13 @@ impl<A: EngineApp> EngineServer<A> {
             }
         }
         if session.is_closed() {
-            self.finish(entry).await;
+            // Forget the sid a moment later: a GET sent together with this POST may reach us
+            // after it and must still get its noop. Requests in between see a closed session.
+            let (server, entry) = (self.clone(), entry.clone());
+            tokio::spawn(async move {
+                sleep(Duration::from_millis(100)).await;
+                server.finish(&entry).await;
+            });
         }
         (StatusCode::OK, [(header::CONTENT_TYPE, "text/html")], "ok").into_response()
     }
@@ -744,6 +750,17 @@ async fn handle<A: EngineApp>(
                     };
                     if entry.session.transport.load(Ordering::Acquire) == TRANSPORT_WEBSOCKET {
                         return protocol_error(3, "Bad request");
+                    }
+                    if entry.session.is_closed() {
+                        // Closed but not yet forgotten: a GET that raced the client's close
+                        // gets the noop it was owed; anything else is too late.
+                        let owed = m == Method::GET && entry.session.noop_pending.swap(false, Ordering::AcqRel);
+                        server.finish(&entry).await;
+                        return if owed {
+                            text_response(StatusCode::OK, "6".into())
+                        } else {
+                            protocol_error(1, "Session ID unknown")
+                        };
                     }
                     if entry.session.pong_overdue() {
                         entry.session.close(CloseReason::PingTimeout);

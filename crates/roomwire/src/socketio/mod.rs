@@ -199,6 +199,10 @@ struct Inner {
     patterns: Vec<Pattern>,
     dynamic: DashMap<String, Arc<Namespace>>,
     transport_counters: Arc<AppCounters>,
+    /// Connections that have not yet joined a namespace, with their deadline. One sweeper
+    /// task per server enforces connectTimeout, instead of a timer per connection.
+    unconnected: DashMap<Arc<str>, (tokio::time::Instant, Weak<Connection>)>,
+    sweeper: OnceLock<()>,
 }
 
 pub struct SocketIoBuilder {
@@ -245,6 +249,8 @@ impl SocketIoBuilder {
                 patterns: self.patterns,
                 dynamic: DashMap::new(),
                 transport_counters: metrics().app("socketio", "transport"),
+                unconnected: DashMap::new(),
+                sweeper: OnceLock::new(),
             }),
         }
     }
@@ -306,22 +312,42 @@ impl EngineApp for SocketIo {
             partial: Mutex::new(None),
         });
         self.inner.transport_counters.opened();
-        // A client that never connects to a namespace is dropped after connectTimeout.
-        let weak = Arc::downgrade(&conn);
-        let timeout = self.inner.config.connect_timeout;
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if let Some(conn) = weak.upgrade() {
-                if conn.sockets.lock().is_empty() {
-                    conn.session.close(CloseReason::ForcedClose);
-                }
-            }
+        let deadline = tokio::time::Instant::now() + self.inner.config.connect_timeout;
+        self.inner
+            .unconnected
+            .insert(conn.session.sid.clone(), (deadline, Arc::downgrade(&conn)));
+        self.inner.sweeper.get_or_init(|| {
+            tokio::spawn(sweep_unconnected(Arc::downgrade(&self.inner)));
         });
         conn
     }
 
     fn name(&self) -> &'static str {
         "socketio"
+    }
+}
+
+/// Closes connections that did not join a namespace within connectTimeout.
+async fn sweep_unconnected(inner: Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(i) => (i.config.connect_timeout / 8).clamp(Duration::from_millis(20), Duration::from_secs(1)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let now = tokio::time::Instant::now();
+        inner.unconnected.retain(|_, (deadline, conn)| {
+            if *deadline > now {
+                return true;
+            }
+            if let Some(conn) = conn.upgrade() {
+                if conn.sockets.lock().is_empty() {
+                    conn.session.close(CloseReason::ForcedClose);
+                }
+            }
+            false
+        });
     }
 }
 
@@ -450,6 +476,7 @@ impl Connection {
             data: OnceLock::new(),
         });
         self.sockets.lock().push(socket.clone());
+        self.io.inner.unconnected.remove(&self.session.sid);
         ns.counters.opened();
         self.session
             .send(Frame::text(packet::encode_connect(nsp, &socket.id)));
@@ -504,6 +531,7 @@ impl EngineConn for Connection {
 
     async fn on_close(&self, reason: CloseReason) {
         self.io.inner.transport_counters.closed();
+        self.io.inner.unconnected.remove(&self.session.sid);
         let sockets: SmallVec<[Arc<Socket>; 1]> = std::mem::take(&mut *self.sockets.lock());
         for socket in sockets {
             socket.finish(reason.as_str()).await;
