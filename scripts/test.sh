@@ -56,7 +56,7 @@ say "building roomwire (release)"
 cargo build --release --locked -p roomwire
 
 say "Rust tests (unit, storage on SQLite and PostgreSQL, integration)"
-cargo test --locked --workspace
+cargo test --release --locked --workspace
 
 say "end-to-end tests with socket.io-client and ws"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
