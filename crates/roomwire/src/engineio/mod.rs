@@ -754,7 +754,8 @@ async fn handle<A: EngineApp>(
                     if entry.session.is_closed() {
                         // Closed but not yet forgotten: a GET that raced the client's close
                         // gets the noop it was owed; anything else is too late.
-                        let owed = m == Method::GET && entry.session.noop_pending.swap(false, Ordering::AcqRel);
+                        let owed = m == Method::GET
+                            && entry.session.noop_pending.swap(false, Ordering::AcqRel);
                         server.finish(&entry).await;
                         return if owed {
                             text_response(StatusCode::OK, "6".into())

@@ -330,7 +330,9 @@ impl EngineApp for SocketIo {
 /// Closes connections that did not join a namespace within connectTimeout.
 async fn sweep_unconnected(inner: Weak<Inner>) {
     let period = match inner.upgrade() {
-        Some(i) => (i.config.connect_timeout / 8).clamp(Duration::from_millis(20), Duration::from_secs(1)),
+        Some(i) => {
+            (i.config.connect_timeout / 8).clamp(Duration::from_millis(20), Duration::from_secs(1))
+        }
         None => return,
     };
     loop {

@@ -43,7 +43,8 @@ const CLOSE_DENIED: u16 = 4003;
 const REACTIONS: [&str; 7] = ["👍", "❤️", "❤", "😂", "🎉", "👏", "🤔"];
 const MAX_USERNAME: usize = 64;
 
-const MIGRATIONS: &[Migration] = &[Migration {
+const MIGRATIONS: &[Migration] = &[
+    Migration {
     id: "conference_001_chat",
     sql: "CREATE TABLE IF NOT EXISTS conference_chat (
               row_id TEXT PRIMARY KEY,
@@ -57,7 +58,15 @@ const MIGRATIONS: &[Migration] = &[Migration {
               sent_at BIGINT NOT NULL
           );
           CREATE INDEX IF NOT EXISTS conference_chat_room ON conference_chat (room_id, sent_at)",
-}];
+    },
+    Migration {
+        // History is ordered by when the server received a message, not by the client's
+        // timestamp (which a client may set) nor by milliseconds (which tie in bursts).
+        id: "conference_002_chat_order",
+        sql: "ALTER TABLE conference_chat ADD COLUMN order_key BIGINT NOT NULL DEFAULT 0;
+              CREATE INDEX IF NOT EXISTS conference_chat_order ON conference_chat (room_id, order_key)",
+    },
+];
 
 /// Registration of the app.
 pub struct ConferenceApp;
@@ -150,6 +159,24 @@ fn random_hex(n: usize) -> String {
 
 fn now_ms() -> i64 {
     roomwire_store::now_ms()
+}
+
+/// Microseconds since the epoch, strictly increasing within this process: orders chat
+/// messages as the server received them, even several in one millisecond.
+fn next_order_key() -> i64 {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(current) => last = current,
+        }
+    }
 }
 
 impl Conference {
@@ -411,7 +438,7 @@ async fn chat_history(store: Option<&Store>, room_id: &str, limit: i64) -> Vec<V
         };
         let rows = sqlx::query(
             "SELECT id, peer_id, username, message, kind, sent_at FROM conference_chat
-             WHERE room_id = $1 ORDER BY sent_at DESC, row_id DESC LIMIT $2",
+             WHERE room_id = $1 ORDER BY order_key DESC LIMIT $2",
         )
         .bind(room_id)
         .bind(limit)
@@ -511,10 +538,11 @@ impl Conference {
         let kind = kind
             .map(|k| clean_name(&k, 32, "text"))
             .unwrap_or_else(|| "text".into());
+        let order_key = next_order_key();
         if let Some(store) = &self.store {
             let stored = sqlx::query(
-                "INSERT INTO conference_chat (row_id, room_id, id, peer_id, user_id, username, message, kind, sent_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO conference_chat (row_id, room_id, id, peer_id, user_id, username, message, kind, sent_at, order_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(format!("{}-{}", now_ms(), random_hex(12)))
             .bind(&seat.room_id)
@@ -525,6 +553,7 @@ impl Conference {
             .bind(&text)
             .bind(&kind)
             .bind(timestamp)
+            .bind(order_key)
             .execute(store.pool())
             .await;
             if let Err(e) = stored {
