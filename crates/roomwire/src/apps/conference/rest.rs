@@ -26,29 +26,38 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// Why a request was not admitted; answers as a JSON problem.
+pub struct Denied(StatusCode, String);
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        problem(self.0, self.1)
+    }
+}
+
 /// Admits administrators: the API key (when one is configured) or a valid JWT whose `role`
 /// is `admin` (any case).
-pub fn require_admin(app: &Conference, headers: &HeaderMap) -> Result<(), Response> {
+pub fn require_admin(app: &Conference, headers: &HeaderMap) -> Result<(), Denied> {
     let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     if let Some(key) = key {
         if !app.api_key.is_empty() && key == app.api_key {
             return Ok(());
         }
-        return Err(problem(StatusCode::UNAUTHORIZED, "invalid API key"));
+        return Err(Denied(StatusCode::UNAUTHORIZED, "invalid API key".into()));
     }
     let Some(bearer) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(problem(
+        return Err(Denied(
             StatusCode::UNAUTHORIZED,
-            "missing credentials: a Bearer token or x-api-key",
+            "missing credentials: a Bearer token or x-api-key".into(),
         ));
     };
     let identity = app
         .auth
         .verify(bearer)
-        .map_err(|e| problem(StatusCode::UNAUTHORIZED, e.to_string()))?;
+        .map_err(|e| Denied(StatusCode::UNAUTHORIZED, e.to_string()))?;
     if identity
         .role
         .as_deref()
@@ -56,7 +65,7 @@ pub fn require_admin(app: &Conference, headers: &HeaderMap) -> Result<(), Respon
     {
         Ok(())
     } else {
-        Err(problem(StatusCode::FORBIDDEN, "admin role required"))
+        Err(Denied(StatusCode::FORBIDDEN, "admin role required".into()))
     }
 }
 
@@ -78,8 +87,8 @@ pub fn router(app: Shared) -> Router {
 }
 
 async fn list_rooms(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = require_admin(&app, &headers) {
-        return r;
+    if let Err(denied) = require_admin(&app, &headers) {
+        return denied.into_response();
     }
     let mut rooms: Vec<Value> = app
         .rooms
@@ -95,8 +104,8 @@ async fn get_room(
     headers: HeaderMap,
     Path(room_id): Path<String>,
 ) -> Response {
-    if let Err(r) = require_admin(&app, &headers) {
-        return r;
+    if let Err(denied) = require_admin(&app, &headers) {
+        return denied.into_response();
     }
     match app.room(&room_id) {
         Some(room) => Json(room.lock().state_json()).into_response(),
@@ -120,8 +129,8 @@ async fn create_room(
     headers: HeaderMap,
     body: Option<Json<CreateRoom>>,
 ) -> Response {
-    if let Err(r) = require_admin(&app, &headers) {
-        return r;
+    if let Err(denied) = require_admin(&app, &headers) {
+        return denied.into_response();
     }
     let spec = body.map(|b| b.0).unwrap_or_default();
     let room_id = spec
@@ -163,8 +172,8 @@ async fn delete_room(
     headers: HeaderMap,
     Path(room_id): Path<String>,
 ) -> Response {
-    if let Err(r) = require_admin(&app, &headers) {
-        return r;
+    if let Err(denied) = require_admin(&app, &headers) {
+        return denied.into_response();
     }
     if app.close_room(&room_id) {
         StatusCode::NO_CONTENT.into_response()
@@ -204,8 +213,8 @@ fn on_peer(
     body: Option<Json<PeerBody>>,
     action: TargetAction,
 ) -> Response {
-    if let Err(r) = require_admin(&app, &headers) {
-        return r;
+    if let Err(denied) = require_admin(&app, &headers) {
+        return denied.into_response();
     }
     let Some(Json(PeerBody { peer_id })) = body else {
         return problem(StatusCode::BAD_REQUEST, "body must be {\"peerId\": ...}");
@@ -225,8 +234,8 @@ async fn chat(
     headers: HeaderMap,
     Path(room_id): Path<String>,
 ) -> Response {
-    if let Err(r) = require_admin(&app, &headers) {
-        return r;
+    if let Err(denied) = require_admin(&app, &headers) {
+        return denied.into_response();
     }
     let messages = app.chat_history(&room_id, 1000).await;
     Json(json!({ "roomId": room_id, "messages": messages })).into_response()
@@ -237,8 +246,8 @@ async fn events(
     headers: HeaderMap,
     Path(room_id): Path<String>,
 ) -> Response {
-    if let Err(r) = require_admin(&app, &headers) {
-        return r;
+    if let Err(denied) = require_admin(&app, &headers) {
+        return denied.into_response();
     }
     let Some(store) = &app.store else {
         return Json(json!({ "roomId": room_id, "events": [] })).into_response();
