@@ -11,23 +11,16 @@
 #   CHROMIUM_PATH  Chromium binary (default /usr/bin/chromium, installed with apt-get if missing)
 #   BROWSER_PORT   first port to try (default 3310; the next free one is used if it is taken)
 #   ROOMWIRE_SCREENSHOTS  folder for screenshots of the pages even when the test passes
+#
+# Server start, health check and clean-up: tests/lib/roomwire-server.sh.
 set -euo pipefail
 
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../lib/roomwire-server.sh source-path=SCRIPTDIR
+source "$DIR/../lib/roomwire-server.sh"
+RW_TAG=browser
 
-if [[ -n "${ROOMWIRE_BIN:-}" ]]; then
-  case "$ROOMWIRE_BIN" in
-    /*) ;;
-    *) ROOMWIRE_BIN="$PWD/$ROOMWIRE_BIN" ;;
-  esac
-else
-  ROOMWIRE_BIN="$DIR/../../target/release/roomwire"
-fi
-if [[ ! -x "$ROOMWIRE_BIN" ]]; then
-  echo "browser: roomwire binary not found or not executable: $ROOMWIRE_BIN" >&2
-  echo "browser: build it (cargo build --release -p roomwire) or set ROOMWIRE_BIN" >&2
-  exit 2
-fi
+rw_resolve_bin
 
 # Chromium comes from Debian's packages only (never a browser download of Playwright's own).
 CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
@@ -46,103 +39,23 @@ fi
 export CHROMIUM_PATH
 
 cd "$DIR"
-if [[ ! -d node_modules/playwright-core ]]; then
-  echo "browser: installing test dependencies (npm ci)" >&2
-  npm ci --no-audit --no-fund >&2
-fi
+rw_ensure_node_modules playwright-core
 
-port_in_use() {
-  # a successful TCP connect means something is listening there
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+PORT="$(rw_free_port "${BROWSER_PORT:-3310}" 101)" || exit 2
+rw_workdir roomwire-browser
+rw_install_traps
 
-PORT="${BROWSER_PORT:-3310}"
-for _ in $(seq 1 100); do
-  if ! port_in_use "$PORT"; then break; fi
-  PORT=$((PORT + 1))
-done
-if port_in_use "$PORT"; then
-  echo "browser: no free port found from ${BROWSER_PORT:-3310} to $PORT" >&2
-  exit 2
-fi
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/roomwire-browser.XXXXXX")"
-LOG="$WORK/server.log"
-SERVER_PID=""
-
-show_log() {
-  echo "----- roomwire server log ($LOG), last 200 lines -----" >&2
-  tail -n 200 "$LOG" >&2 || true
-  echo "----- end of server log -----" >&2
-}
-
-stop_server() {
-  [[ -n "$SERVER_PID" ]] || return 0
-  # the server runs in its own process group (set -m below): signal the whole group
-  kill -TERM -- "-$SERVER_PID" 2>/dev/null || kill -TERM "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
-
-cleanup() {
-  local rc=$?
-  stop_server
-  if ((rc == 0)); then rm -rf "$WORK"; else echo "browser: server data and log kept in $WORK" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
+LOG="$RW_WORK/server.log"
 echo "browser: starting $ROOMWIRE_BIN serve on 127.0.0.1:$PORT (log: $LOG)" >&2
-set -m # background jobs get their own process group
-ROOMWIRE_DATA_DIR="$WORK/data" ROOMWIRE_JWT_SECRET=browser-test ROOMWIRE_LISTEN="127.0.0.1:$PORT" \
-  "$ROOMWIRE_BIN" serve >"$LOG" 2>&1 </dev/null &
-SERVER_PID=$!
-set +m
+rw_start_server "" "$LOG" env \
+  ROOMWIRE_DATA_DIR="$RW_WORK/data" ROOMWIRE_JWT_SECRET=browser-test ROOMWIRE_LISTEN="127.0.0.1:$PORT" \
+  "$ROOMWIRE_BIN" serve
 
 export ROOMWIRE_SERVE_URL="http://127.0.0.1:$PORT"
-
-healthy() {
-  node -e '
-    fetch(process.argv[1], { signal: AbortSignal.timeout(1000) })
-      .then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1));
-  ' "$ROOMWIRE_SERVE_URL/healthz"
-}
-
-deadline=$((SECONDS + 20))
-until healthy; do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "browser: the server exited before becoming healthy" >&2
-    show_log
-    exit 1
-  fi
-  if ((SECONDS >= deadline)); then
-    echo "browser: $ROOMWIRE_SERVE_URL/healthz did not answer 200 within 20 s" >&2
-    show_log
-    exit 1
-  fi
-  sleep 0.2
-done
+rw_wait_healthy 0 "$ROOMWIRE_SERVE_URL"
 echo "browser: server is up at $ROOMWIRE_SERVE_URL" >&2
 
-status=0
 if (($# > 0)); then
-  node --test --test-concurrency=1 "$@" || status=$?
-else
-  node --test --test-concurrency=1 test/*.test.js || status=$?
+  rw_test_and_exit node --test --test-concurrency=1 "$@"
 fi
-
-if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-  echo "browser: the server was no longer running at the end of the tests" >&2
-  ((status != 0)) || status=1
-fi
-if ((status != 0)); then
-  echo "browser: tests failed (exit $status)" >&2
-  show_log
-fi
-exit "$status"
+rw_test_and_exit node --test --test-concurrency=1 test/*.test.js

@@ -1,13 +1,12 @@
 // Conference app with `[conference] require_auth = true` (server at ROOMWIRE_SERVE_AUTH_URL).
 // Contract: docs/conference.md "Connecting and joining" (Auth), kick ban by user, reconnection.
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   SERVE_AUTH_URL,
   T,
   assertError,
   assertNone,
-  cleanup,
   connect,
   createRoom,
   join,
@@ -20,8 +19,6 @@ import {
   sleep,
   authSuite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
 
 const base = SERVE_AUTH_URL;
 const uniq = (s) => `${s}-${peerId().slice(5)}`;

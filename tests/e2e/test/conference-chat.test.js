@@ -1,6 +1,6 @@
 // Conference app: chat-message, its errors, chat-history and persistence.
 // Contract: docs/conference.md "Everyone" (chat-message) and "Leaving" (empty rooms).
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CONF,
@@ -9,7 +9,6 @@ import {
   api,
   assertError,
   assertNone,
-  cleanup,
   join,
   joinAll,
   roomId,
@@ -18,8 +17,6 @@ import {
   until,
   suite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
 
 suite('conference: chat-message', () => {
   test('chat-message {message} → everyone (sender included) gets {id, peerId, username, message, timestamp, type}', { timeout: T }, async () => {

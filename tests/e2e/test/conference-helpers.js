@@ -11,11 +11,10 @@
 // its own; it defines no tests, so that run is a no-op.
 
 import assert from 'node:assert/strict';
-import { describe } from 'node:test';
-import { execFile } from 'node:child_process';
+import { afterEach, describe } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { BIN, JWT_SECRET, STEP_TIMEOUT, sleep, track, until } from './helpers.js';
+import { STEP_TIMEOUT, mintJwt, sleep, track, until, whenOpen } from './helpers.js';
 
 export { sleep, until, STEP_TIMEOUT };
 
@@ -36,14 +35,24 @@ export const SKIP_AUTH = process.env.ROOMWIRE_SERVE_AUTH_URL
   ? false
   : 'ROOMWIRE_SERVE_AUTH_URL is not set: run tests/e2e/conference-servers.sh';
 
-/** `describe` for conference suites: skipped when the server URL is not set. */
+/**
+ * `describe` for conference suites: skipped when the server URL is not set;
+ * every conference client a test opened is closed after it (`cleanup`).
+ */
 export function suite(name, fn) {
-  return describe(name, { skip: SKIP }, fn);
+  return describe(name, { skip: SKIP }, withCleanup(fn));
 }
 
-/** `describe` for suites against the require_auth server. */
+/** `describe` for suites against the require_auth server (`cleanup` after each test too). */
 export function authSuite(name, fn) {
-  return describe(name, { skip: SKIP_AUTH }, fn);
+  return describe(name, { skip: SKIP_AUTH }, withCleanup(fn));
+}
+
+function withCleanup(fn) {
+  return (...args) => {
+    afterEach(cleanup);
+    return fn(...args);
+  };
 }
 
 /** `[http] api_key` of both servers (sent as `x-api-key`). */
@@ -102,8 +111,9 @@ export const sorted = (a) => [...a].sort();
 const live = new Set();
 
 /**
- * Close (code 1000) every conference client still open. Call it from
- * `afterEach` so one test's peers never linger into the next one.
+ * Close (code 1000) every conference client still open. suite() and
+ * authSuite() run it after each test, so one test's peers never linger into
+ * the next one.
  */
 export async function cleanup() {
   const all = [...live];
@@ -341,25 +351,7 @@ export function connect(room, { base = SERVE_URL, token, headers, query, label, 
   ws.on('error', () => {}); // reported through 'close' / the open promise
   const client = new ConfClient(ws, label ?? `ws ${room.length > 40 ? `${room.slice(0, 40)}…` : room}`);
   live.add(client);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      ws.terminate();
-      reject(new Error(`timed out after ${timeout} ms opening ${url}`));
-    }, timeout);
-    ws.once('open', () => {
-      clearTimeout(timer);
-      resolve(client);
-    });
-    ws.once('unexpected-response', (req, res) => {
-      clearTimeout(timer);
-      reject(new Error(`${url}: HTTP ${res.statusCode} instead of a WebSocket upgrade`));
-      req.destroy();
-    });
-    ws.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${url}: ${err.message}`, { cause: err }));
-    });
-  });
+  return whenOpen(ws, timeout, client);
 }
 
 /** Send `join` on an open client and wait for `peers` (throws on an `error` instead). */
@@ -410,6 +402,25 @@ export async function joinAll(room, labels, opts = {}) {
   // let every peer-joined reach the earlier joiners before the test marks its start
   await settle(...out);
   return out;
+}
+
+/** Join Host, Pia and Oli (in that order) to a fresh room: {room, h, p, o}. */
+export async function trio(tag) {
+  const room = roomId(tag);
+  const [h, p, o] = await joinAll(room, ['Host', 'Pia', 'Oli']);
+  return { room, h, p, o };
+}
+
+/**
+ * Connect to `room` and send `join` as `username` with a fresh peerId (in
+ * `client.id`) without waiting for an answer: with the waiting room on, the
+ * server answers `waiting`.
+ */
+export async function arrive(room, username) {
+  const w = await connect(room, { label: username });
+  w.id = peerId();
+  w.send('join', { peerId: w.id, username });
+  return w;
 }
 
 /**
@@ -539,28 +550,7 @@ export function normalizeState(state) {
 // ---------------------------------------------------------------------------
 
 /**
- * Mint a JWT with the real CLI (`roomwire token`). Unlike helpers.js's
- * mintToken, every claim is optional: {sub, name, email, role, ttl, claims, secret}.
+ * Mint a JWT with the real CLI (`roomwire token`): helpers.js's mintJwt, where
+ * every claim is optional: {sub, name, email, role, ttl, claims, secret}.
  */
-export function mint({ sub = 'user-1', name, email, role, ttl, claims = {}, secret = JWT_SECRET } = {}) {
-  const args = ['token', '--sub', String(sub)];
-  if (name !== undefined) args.push('--name', String(name));
-  if (email !== undefined) args.push('--email', String(email));
-  if (role !== undefined) args.push('--role', String(role));
-  if (ttl !== undefined) args.push('--ttl', String(ttl));
-  for (const [k, v] of Object.entries(claims)) args.push('--claim', `${k}=${v}`);
-  return new Promise((resolve, reject) => {
-    execFile(BIN, args, { env: { ...process.env, ROOMWIRE_JWT_SECRET: secret }, timeout: 10000 }, (err, stdout, stderr) => {
-      if (err) {
-        reject(new Error(`"${BIN} ${args.join(' ')}" failed: ${err.message}\n${stderr}`));
-        return;
-      }
-      const token = stdout.trim();
-      if (!/^[\w-]+\.[\w-]+\.[\w-]*$/.test(token)) {
-        reject(new Error(`"roomwire token" did not print a JWT: ${JSON.stringify(stdout)}`));
-        return;
-      }
-      resolve(token);
-    });
-  });
-}
+export { mintJwt as mint };

@@ -1,6 +1,6 @@
 // Conference app: host and co-host commands in both vocabularies, UNAUTHORIZED,
 // ROOM_LOCKED, kick and the kick ban. Contract: docs/conference.md "Host and co-host actions".
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   T,
@@ -8,30 +8,24 @@ import {
   assertObject,
   assertNone,
   assertQuiet,
-  cleanup,
-  connect,
+  arrive,
   ids,
   join,
-  joinAll,
   joinRefused,
   normalizeState,
   participant,
-  peerId,
-  roomId,
   roomState,
   settle,
   sorted,
   suite,
+  trio as joinTrio,
 } from './conference-helpers.js';
 
-afterEach(cleanup);
-
-/** Host, Peer, Observer in a fresh room. */
+/** Host, Peer, Observer in a fresh room; the first joiner is the host. */
 async function trio(tag) {
-  const room = roomId(tag);
-  const [h, p, o] = await joinAll(room, ['Host', 'Pia', 'Oli']);
-  assert.equal(h.peers.isHost, true);
-  return { room, h, p, o };
+  const ctx = await joinTrio(tag);
+  assert.equal(ctx.h.peers.isHost, true);
+  return ctx;
 }
 
 /** Every client gets `event` (data satisfying pred); returns the data each got. */
@@ -349,9 +343,7 @@ async function waitingFirst(ctx) {
   const { room, h, p, o } = ctx;
   h.send('enable-waiting-room', {});
   await allGet([h, p, o], 'waiting-room-enabled');
-  const w = await connect(room, { label: 'Waiter' });
-  w.id = peerId();
-  w.send('join', { peerId: w.id, username: 'Waiter' });
+  const w = await arrive(room, 'Waiter');
   await w.data('waiting');
   await h.data('participant-waiting', (d) => d.peerId === w.id);
   ctx.w = w;

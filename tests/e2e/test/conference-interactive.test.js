@@ -1,6 +1,6 @@
 // Conference app: raised hands, reactions, screen share (both vocabularies and the
 // request/approve flow), annotations. Contract: docs/conference.md "Everyone".
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   EMOJIS,
@@ -8,7 +8,6 @@ import {
   assertError,
   assertObject,
   assertNone,
-  cleanup,
   ids,
   join,
   joinAll,
@@ -17,15 +16,8 @@ import {
   roomState,
   settle,
   suite,
+  trio,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
-
-async function trio(tag) {
-  const room = roomId(tag);
-  const [h, p, o] = await joinAll(room, ['Host', 'Pia', 'Oli']);
-  return { room, h, p, o };
-}
 
 suite('conference: raised hands', () => {
   test('raise-hand {} → raise-hand {peerId, username} to everyone (sender included); kept in state', { timeout: T }, async () => {

@@ -1,13 +1,12 @@
 // Conference app: connecting, `join`, `peers`, room ids, joining errors, isolation.
 // Contract: docs/conference.md "Connecting and joining".
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CONF,
   T,
   assertError,
   assertNone,
-  cleanup,
   connect,
   ids,
   join,
@@ -20,8 +19,6 @@ import {
   sorted,
   suite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
 
 const PEERS_KEYS = [
   'yourId',

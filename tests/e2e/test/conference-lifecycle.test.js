@@ -1,7 +1,7 @@
 // Conference app: ping/pong, idle close, leave, close 1000, host hand-over,
 // reconnection grace, empty-room deletion.
 // Contract: docs/conference.md "Everyone" (ping, leave) and "Leaving, host hand-over, reconnection".
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CONF,
@@ -9,7 +9,6 @@ import {
   T_LONG,
   api,
   assertNone,
-  cleanup,
   connect,
   ids,
   join,
@@ -24,8 +23,6 @@ import {
   until,
   suite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
 
 const GRACE_MS = CONF.reconnectGraceSeconds * 1000;
 const IDLE_MS = CONF.idleTimeoutSeconds * 1000;

@@ -1,13 +1,12 @@
 // Conference app: rate limit, flood close, message size, bad input, unknown events.
 // Contract: docs/conference.md "Limits and bad input".
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CONF,
   T,
   assertError,
   assertNone,
-  cleanup,
   connect,
   join,
   joinAll,
@@ -17,8 +16,6 @@ import {
   until,
   suite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
 
 suite('conference: rate limit and flood', () => {
   test(`RATE_LIMITED: 60 messages at once (max ${CONF.maxMessagesPerSecond}/s) → at least one RATE_LIMITED, the excess dropped, connection stays open`, { timeout: T }, async () => {

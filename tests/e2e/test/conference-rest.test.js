@@ -1,6 +1,6 @@
 // Conference app: the admin REST API under /api/v1/conference.
 // Contract: docs/conference.md "REST".
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   API_KEY,
@@ -8,7 +8,6 @@ import {
   T,
   api,
   assertObject,
-  cleanup,
   createRoom,
   join,
   joinAll,
@@ -23,8 +22,6 @@ import {
   until,
   suite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
 
 const BASE = '/api/v1/conference/rooms';
 const STATE_KEYS = [

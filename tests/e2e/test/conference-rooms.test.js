@@ -1,6 +1,6 @@
 // Conference app: waiting room, recording, breakout rooms.
 // Contract: docs/conference.md "Host and co-host actions" (table and "Waiting room").
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   T,
@@ -8,8 +8,7 @@ import {
   assertObject,
   assertNone,
   assertQuiet,
-  cleanup,
-  connect,
+  arrive,
   createRoom,
   ids,
   join,
@@ -20,16 +19,6 @@ import {
   settle,
   suite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
-
-/** Connect and send `join`; the server is expected to answer `waiting`. */
-async function arrive(room, username) {
-  const w = await connect(room, { label: username });
-  w.id = peerId();
-  w.send('join', { peerId: w.id, username });
-  return w;
-}
 
 /** Host + plain participant, waiting room enabled. */
 async function waitingRoom(tag) {

@@ -1,20 +1,17 @@
 // Conference app: WebRTC signalling relay (offer / answer / candidate), PEER_NOT_FOUND.
 // Contract: docs/conference.md "Signalling"; COMPAT.md (candidate as object or string).
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   T,
   assertError,
   assertNone,
-  cleanup,
   join,
   joinAll,
   roomId,
   settle,
   suite,
 } from './conference-helpers.js';
-
-afterEach(cleanup);
 
 const SDP_OFFER = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n';
 const CANDIDATE = {

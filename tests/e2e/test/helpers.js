@@ -140,11 +140,15 @@ export function withTimeout(promise, timeout, what) {
 // ---------------------------------------------------------------------------
 
 /**
- * Mint a JWT with `roomwire token`. Options: sub, name, ttl (seconds),
- * claims ({k: v} -> repeated --claim k=v), secret (defaults to the server's).
+ * Mint a JWT with `roomwire token`. Options: sub, name, email, role, ttl
+ * (seconds), claims ({k: v} -> repeated --claim k=v), secret (defaults to the
+ * server's). Every claim but sub is left out unless given.
  */
-export function mintToken({ sub = 'user-1', name = 'User One', ttl, claims = {}, secret = JWT_SECRET } = {}) {
-  const args = ['token', '--sub', String(sub), '--name', String(name)];
+export function mintJwt({ sub = 'user-1', name, email, role, ttl, claims = {}, secret = JWT_SECRET } = {}) {
+  const args = ['token', '--sub', String(sub)];
+  if (name !== undefined) args.push('--name', String(name));
+  if (email !== undefined) args.push('--email', String(email));
+  if (role !== undefined) args.push('--role', String(role));
   if (ttl !== undefined) args.push('--ttl', String(ttl));
   for (const [k, v] of Object.entries(claims)) args.push('--claim', `${k}=${v}`);
   return new Promise((resolve, reject) => {
@@ -166,6 +170,14 @@ export function mintToken({ sub = 'user-1', name = 'User One', ttl, claims = {},
       },
     );
   });
+}
+
+/**
+ * mintJwt() with a name by default. Options: sub, name, ttl (seconds),
+ * claims ({k: v} -> repeated --claim k=v), secret (defaults to the server's).
+ */
+export function mintToken({ sub = 'user-1', name = 'User One', ttl, claims = {}, secret = JWT_SECRET } = {}) {
+  return mintJwt({ sub, name, ttl, claims, secret });
 }
 
 /** Decode (without verifying) the payload of a JWT. */
@@ -367,6 +379,15 @@ export function openWs(pathAndQuery, options = {}, timeout = STEP_TIMEOUT) {
   ws.closed = new Promise((resolve) => {
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
   });
+  return whenOpen(ws, timeout);
+}
+
+/**
+ * Resolve with `value` (default: `ws`) once the `ws.WebSocket` `ws` is open.
+ * Rejects when the server answers the upgrade with an HTTP status, on a socket
+ * error, or after `timeout` ms (then `ws` is terminated).
+ */
+export function whenOpen(ws, timeout = STEP_TIMEOUT, value = ws) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
@@ -374,7 +395,7 @@ export function openWs(pathAndQuery, options = {}, timeout = STEP_TIMEOUT) {
     }, timeout);
     ws.once('open', () => {
       clearTimeout(timer);
-      resolve(ws);
+      resolve(value);
     });
     ws.once('unexpected-response', (req, res) => {
       clearTimeout(timer);
