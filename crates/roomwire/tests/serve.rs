@@ -239,3 +239,39 @@ fn config_lists_every_key_with_its_variable() {
     assert!(out.contains("jwt_secret\tROOMWIRE_JWT_SECRET"));
     assert!(out.contains("socketio.ping_interval_ms\tROOMWIRE_SOCKETIO_PING_INTERVAL_MS\t25000"));
 }
+
+async fn preflight(port: u16, origin: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!(
+        "OPTIONS /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf).to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let mut server = Server::start(
+        "cors",
+        &[("ROOMWIRE_HTTP_CORS_ORIGINS", "http://allowed.example")],
+    );
+    server.wait_healthy().await;
+    let allowed = preflight(server.port, "http://allowed.example").await;
+    assert!(
+        allowed.contains("access-control-allow-origin: http://allowed.example"),
+        "{allowed}"
+    );
+    let refused = preflight(server.port, "http://elsewhere.example").await;
+    assert!(
+        !refused.contains("access-control-allow-origin"),
+        "{refused}"
+    );
+    let mut open = Server::start("cors-any", &[]);
+    open.wait_healthy().await;
+    let any = preflight(open.port, "http://anywhere.example").await;
+    assert!(any.contains("access-control-allow-origin: *"), "{any}");
+}
