@@ -11,10 +11,8 @@ const BUCKETS: usize = ((64 - SUB_BITS as usize - 1) * SUB as usize) + EXACT as 
 
 pub struct Histogram {
     counts: Box<[AtomicU64]>,
-    total: AtomicU64,
     max: AtomicU64,
     min: AtomicU64,
-    sum: AtomicU64,
 }
 
 impl Default for Histogram {
@@ -49,17 +47,13 @@ impl Histogram {
     pub fn new() -> Histogram {
         Histogram {
             counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            total: AtomicU64::new(0),
             max: AtomicU64::new(0),
             min: AtomicU64::new(u64::MAX),
-            sum: AtomicU64::new(0),
         }
     }
 
     pub fn record(&self, v: u64) {
         self.counts[bucket_of(v)].fetch_add(1, Relaxed);
-        self.total.fetch_add(1, Relaxed);
-        self.sum.fetch_add(v, Relaxed);
         if v > self.max.load(Relaxed) {
             self.max.fetch_max(v, Relaxed);
         }
@@ -69,24 +63,31 @@ impl Histogram {
     }
 
     pub fn count(&self) -> u64 {
-        self.total.load(Relaxed)
+        self.counts.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Adds another histogram's counts into this one.
+    pub fn add(&self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter().zip(other.counts.iter()) {
+            let n = theirs.load(Relaxed);
+            if n > 0 {
+                mine.fetch_add(n, Relaxed);
+            }
+        }
+        if other.count() > 0 {
+            self.max.fetch_max(other.max.load(Relaxed), Relaxed);
+            self.min.fetch_min(other.min.load(Relaxed), Relaxed);
+        }
     }
 
     pub fn max(&self) -> Option<u64> {
         (self.count() > 0).then(|| self.max.load(Relaxed))
     }
 
-    pub fn mean(&self) -> Option<f64> {
-        let n = self.count();
-        (n > 0).then(|| self.sum.load(Relaxed) as f64 / n as f64)
-    }
-
     pub fn reset(&self) {
         for c in self.counts.iter() {
             c.store(0, Relaxed);
         }
-        self.total.store(0, Relaxed);
-        self.sum.store(0, Relaxed);
         self.max.store(0, Relaxed);
         self.min.store(u64::MAX, Relaxed);
     }
@@ -186,6 +187,26 @@ mod tests {
         assert!((p999 - 1.0).abs() < 0.02, "{p999}");
         let p100 = h.quantile_ms(1.0).unwrap();
         assert!((p100 - 500.0).abs() / 500.0 < 0.02, "{p100}");
+    }
+
+    #[test]
+    fn merging() {
+        let a = Histogram::new();
+        let b = Histogram::new();
+        for v in 1..=50u64 {
+            a.record(v);
+        }
+        for v in 51..=100u64 {
+            b.record(v);
+        }
+        let m = Histogram::new();
+        m.add(&a);
+        m.add(&b);
+        m.add(&Histogram::new());
+        assert_eq!(m.count(), 100);
+        assert_eq!(m.quantile(0.5), Some(50));
+        assert_eq!(m.quantile(1.0), Some(100));
+        assert_eq!(m.quantile(0.0), Some(1));
     }
 
     #[test]

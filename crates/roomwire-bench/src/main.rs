@@ -80,6 +80,9 @@ struct SizeFlags {
     /// fanout: seconds of the latency run at half the saturation rate.
     #[arg(long)]
     fanout_latency_secs: Option<f64>,
+    /// fanout: deliveries/s of the second latency run, the same for every server.
+    #[arg(long)]
+    fanout_common_deliveries: Option<f64>,
     /// rooms: connections (grouped into rooms of --room-size).
     #[arg(long)]
     rooms_conns: Option<usize>,
@@ -139,6 +142,7 @@ impl Common {
         set!(fanout_start_rate => fanout_start_rate);
         set!(fanout_step_secs => fanout_step secs);
         set!(fanout_latency_secs => fanout_latency secs);
+        set!(fanout_common_deliveries => fanout_common_deliveries);
         set!(rooms_conns => rooms_conns);
         set!(room_size => room_size);
         set!(rooms_rate => rooms_rate);
@@ -207,14 +211,16 @@ fn parse_scenarios(names: &[String]) -> anyhow::Result<Vec<&'static str>> {
 
 /// Raises the open-file limit for the generator and the servers it starts.
 fn raise_limits(sizes: &Sizes) {
-    let needed = (sizes.max_connections() as u64) * 2 + 1024;
+    // One descriptor per connection in the generator, and one in the server (a child, which
+    // inherits this limit), plus margin.
+    let needed = sizes.max_connections() as u64 + 1024;
     let got = procfs::raise_nofile(needed);
     if got < needed {
         eprintln!(
-            "! open-file limit is {got}, the largest scenario needs about {needed} \
-             (the generator's and the server's ends of every connection share this machine). \
-             Raise it (e.g. `ulimit -n {needed}` as root, or the nofile hard limit in \
-             /etc/security/limits.conf) or pass smaller sizes."
+            "! open-file limit is {got}, the largest scenario needs about {needed} per process \
+             (generator and server each hold one descriptor per connection). Raise it \
+             (`ulimit -n {needed}` in the shell that runs the bench; as root `ulimit -Hn` too, \
+             or the nofile limit in /etc/security/limits.conf) or pass smaller sizes."
         );
     }
 }
@@ -276,7 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     kind,
                     ServerKind::Socketioxide | ServerKind::TungsteniteFloor
                 );
-                let build = !common.no_build && !(is_rust_peer && built_rust_peers);
+                let build = !(common.no_build || is_rust_peer && built_rust_peers);
                 match servers::prepare(kind, &paths, build) {
                     Ok(l) => launches.push(l),
                     Err(e) => eprintln!("! skipping {}: {e:#}", kind.name()),

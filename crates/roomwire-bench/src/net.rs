@@ -18,6 +18,7 @@ pub struct Net {
     pub server: SocketAddr,
     sources: Vec<Ipv4Addr>,
     next: AtomicUsize,
+    read_buffer: usize,
 }
 
 impl Net {
@@ -30,6 +31,18 @@ impl Net {
             server: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)),
             sources,
             next: AtomicUsize::new(0),
+            read_buffer: 4 * 1024,
+        }
+    }
+
+    /// The same server with a bigger read buffer per connection: fewer read calls for
+    /// connections that receive a lot (fan-out members), at the cost of memory.
+    pub fn with_read_buffer(&self, bytes: usize) -> Net {
+        Net {
+            server: self.server,
+            sources: self.sources.clone(),
+            next: AtomicUsize::new(self.next.load(Ordering::Relaxed)),
+            read_buffer: bytes,
         }
     }
 
@@ -55,10 +68,13 @@ impl Net {
     pub async fn ws(&self, path_and_query: &str) -> anyhow::Result<Ws> {
         let stream = self.tcp().await?;
         let url = format!("ws://{}{}", self.server, path_and_query);
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
-                .await
-                .context("WebSocket upgrade")?;
+        let (ws, _response) = tokio_tungstenite::client_async_with_config(
+            url,
+            stream,
+            Some(ws_config().read_buffer_size(self.read_buffer)),
+        )
+        .await
+        .context("WebSocket upgrade")?;
         Ok(ws)
     }
 }

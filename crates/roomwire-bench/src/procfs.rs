@@ -22,6 +22,20 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
     Some(ticks * 1_000_000_000 / clock_ticks())
 }
 
+/// Run time of every live thread of `pid` from /proc/PID/task/*/schedstat, in nanoseconds:
+/// precise (no 10 ms ticks), but blind to threads that have exited.
+pub fn threads_run_ns(pid: u32) -> Option<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(entry) = entry else { continue };
+        let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+            continue;
+        };
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 /// CPU time of this process, in nanoseconds.
 pub fn self_cpu_ns() -> Option<u64> {
     cpu_ns(std::process::id())
@@ -52,6 +66,7 @@ fn clock_ticks() -> u64 {
 pub struct CpuMeter {
     pid: u32,
     start_cpu: u64,
+    start_threads: Option<u64>,
     start: Instant,
 }
 
@@ -60,17 +75,29 @@ impl CpuMeter {
         CpuMeter {
             pid,
             start_cpu: cpu_ns(pid).unwrap_or(0),
+            start_threads: threads_run_ns(pid),
             start: Instant::now(),
         }
     }
 
-    /// (CPU ns used, wall ns elapsed) since the start.
+    /// (CPU ns used, wall ns elapsed) since the start. Uses the per-thread run times (ns
+    /// precision) unless a thread exited meanwhile, then the process's tick counts.
     pub fn read(&self) -> (u64, u64) {
-        let cpu = cpu_ns(self.pid).unwrap_or(self.start_cpu);
-        (
-            cpu.saturating_sub(self.start_cpu),
-            self.start.elapsed().as_nanos() as u64,
-        )
+        let wall = self.start.elapsed().as_nanos() as u64;
+        let ticks = cpu_ns(self.pid)
+            .unwrap_or(self.start_cpu)
+            .saturating_sub(self.start_cpu);
+        let precise = match (self.start_threads, threads_run_ns(self.pid)) {
+            (Some(a), Some(b)) if b >= a => Some(b - a),
+            _ => None,
+        };
+        let tick_ns = 1_000_000_000 / clock_ticks();
+        let cpu = match precise {
+            // Tick counts lag by up to a tick per read; more than that means lost threads.
+            Some(p) if ticks <= p + 3 * tick_ns => p,
+            _ => ticks,
+        };
+        (cpu, wall)
     }
 
     /// Percent of one core since the start (200 = both cores of a 2-core machine).
@@ -84,8 +111,64 @@ impl CpuMeter {
     }
 }
 
+/// Busy and total CPU time of the whole machine (all cores), in clock ticks, from /proc/stat.
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// (busy, total) ticks of the `cpu` line: busy = user + nice + system + irq + softirq + steal.
+pub fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return None;
+    }
+    let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    let total = busy + v[3] + v[4];
+    Some((busy, total))
+}
+
+/// CPU the rest of the machine used over an interval: everything busy (steal included) minus
+/// the server and the generator. Tells when other work on a shared machine skewed a run.
+pub struct MachineMeter {
+    start: Option<(u64, u64)>,
+    server: CpuMeter,
+    generator: CpuMeter,
+}
+
+impl MachineMeter {
+    pub fn start(server_pid: u32) -> MachineMeter {
+        MachineMeter {
+            start: machine_ticks(),
+            server: CpuMeter::start(server_pid),
+            generator: CpuMeter::start(std::process::id()),
+        }
+    }
+
+    /// (server %, generator %, everything else %), in percent of one core.
+    pub fn read(&self) -> (f64, f64, f64) {
+        let server = self.server.percent();
+        let generator = self.generator.percent();
+        let (_, wall) = self.server.read();
+        let other = match (self.start, machine_ticks()) {
+            (Some((b0, _)), Some((b1, _))) if wall > 0 => {
+                let busy_ns = (b1.saturating_sub(b0)) * (1_000_000_000 / clock_ticks());
+                (busy_ns as f64 * 100.0 / wall as f64 - server - generator).max(0.0)
+            }
+            _ => f64::NAN,
+        };
+        (server, generator, other)
+    }
+}
+
 /// Raises RLIMIT_NOFILE (soft, and hard if needed and allowed) to at least `needed`.
 /// Returns the soft limit in force afterwards. Children inherit it.
+#[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
 pub fn raise_nofile(needed: u64) -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -131,11 +214,22 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(51234 * 1024));
         let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 7 0";
         assert_eq!(parse_stat_ticks(stat), Some(300));
+        let proc_stat = "cpu  100 5 50 1000 10 3 2 40 0 0\ncpu0 50 2 25 500 5 1 1 20 0 0\n";
+        assert_eq!(parse_proc_stat(proc_stat), Some((200, 1210)));
     }
 
     #[test]
     fn reads_this_process() {
         assert!(rss_bytes(std::process::id()).unwrap() > 0);
         assert!(self_cpu_ns().is_some());
+        assert!(threads_run_ns(std::process::id()).unwrap() > 0);
+        let m = CpuMeter::start(std::process::id());
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed().as_millis() < 30 {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        let (cpu, wall) = m.read();
+        assert!(cpu > 0 && wall > 0 && x > 0);
     }
 }

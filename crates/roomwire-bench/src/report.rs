@@ -48,6 +48,9 @@ const METRICS: &[(&str, &str, Better, bool)] = &[
     ("latency_p50_ms", "ms", Better::Lower, true),
     ("latency_p99_ms", "ms", Better::Lower, true),
     ("latency_p999_ms", "ms", Better::Lower, true),
+    ("common_latency_p50_ms", "ms", Better::Lower, false),
+    ("common_latency_p99_ms", "ms", Better::Lower, true),
+    ("common_server_cpu_percent", "%", Better::Lower, false),
     ("connects_per_sec", "1/s", Better::Higher, true),
     ("connect_p50_ms", "ms", Better::Lower, false),
     ("connect_p99_ms", "ms", Better::Lower, true),
@@ -55,13 +58,17 @@ const METRICS: &[(&str, &str, Better, bool)] = &[
     ("server_cpu_ns_per_delivery", "ns", Better::Lower, true),
     ("server_cpu_ns_per_connect", "ns", Better::Lower, false),
     ("generator_cpu_percent", "%", Better::Neither, false),
+    ("other_cpu_percent", "%", Better::Neither, false),
+    ("generator_timer_lag_p99_ms", "ms", Better::Neither, false),
     ("rss_baseline_bytes", "bytes", Better::Neither, false),
     ("connections", "count", Better::Neither, false),
     ("saturation_rate", "msg/s", Better::Higher, false),
     ("latency_rate", "msg/s", Better::Neither, false),
+    ("common_rate", "msg/s", Better::Neither, false),
     ("lost_deliveries", "count", Better::Lower, false),
     ("disconnects", "count", Better::Lower, false),
     ("failed_connects", "count", Better::Lower, false),
+    ("join_retries", "count", Better::Lower, false),
     ("errors", "count", Better::Lower, false),
 ];
 
@@ -362,10 +369,7 @@ pub fn chart(rows: &[Row], path: &Path) -> anyhow::Result<()> {
         };
         let unit = unit_of(metric);
         let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("{scenario}: {metric}"),
-                ("sans-serif", 17).into_font(),
-            )
+            .caption(caption(scenario, metric), ("sans-serif", 16).into_font())
             .margin(8)
             .x_label_area_size(34)
             .y_label_area_size(62)
@@ -404,6 +408,19 @@ pub fn chart(rows: &[Row], path: &Path) -> anyhow::Result<()> {
     }
     root.present()?;
     Ok(())
+}
+
+fn caption(scenario: &str, metric: &str) -> String {
+    match (scenario, metric) {
+        ("fanout", "latency_p50_ms" | "latency_p99_ms" | "latency_p999_ms") => {
+            format!("fanout: {metric} (at 1/2 own saturation)")
+        }
+        ("fanout", "common_latency_p99_ms") => "fanout: latency_p99_ms (same rate for all)".into(),
+        ("fanout", "server_cpu_ns_per_delivery") => {
+            "fanout: server_cpu_ns_per_delivery (same rate)".into()
+        }
+        _ => format!("{scenario}: {metric}"),
+    }
 }
 
 /// 1234567 -> "1.23M", 0.0123 -> "0.0123".

@@ -6,7 +6,7 @@
 //! for `40{"sid":...}`; the server pings with `2`, the client answers `3`; events are
 //! `42["name",args...]`, with an ack id `42<id>[...]`, answered by `43<id>[...]`.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,6 +201,12 @@ pub fn padding_for(size: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 // Client
 
+/// How long a join waits for its ack before emitting again.
+pub const JOIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Joins emitted again because their ack did not come (see [`SioConn::join`]).
+pub static JOIN_RETRIES: AtomicU64 = AtomicU64::new(0);
+
 /// An open Socket.IO connection (Engine.IO handshake done, connected to namespace `/`).
 pub struct SioConn {
     pub ws: Ws,
@@ -233,20 +239,40 @@ impl SioConn {
         }
     }
 
-    /// Emits `join` (room) with an ack and waits for the ack.
+    /// Emits `join` (room) with an ack and waits for the ack. If no ack comes within
+    /// [`JOIN_RETRY_AFTER`], emits `join` again (counted in [`JOIN_RETRIES`]): a server that
+    /// sends CONNECT before its connection handler has registered the event handlers drops an
+    /// event emitted right after CONNECT, as any real client would.
     pub async fn join(&mut self, room: &str) -> anyhow::Result<()> {
-        let id = self.next_ack;
-        self.next_ack += 1;
         let room_json = serde_json::to_string(room)?;
-        self.ws
-            .send(Message::text(encode_event("join", &[&room_json], Some(id))))
-            .await?;
+        let mut ids = Vec::new();
         loop {
-            let text = self.next_text().await.context("waiting for the join ack")?;
-            match parse(&text).map_err(|e| anyhow!("{e}: {text:.60}"))? {
-                EioPacket::Message(SioPacket::Ack { id: got, .. }) if got == id => return Ok(()),
-                EioPacket::Ping(_) => self.ws.send(Message::text("3")).await?,
-                _ => {}
+            let id = self.next_ack;
+            self.next_ack += 1;
+            ids.push(id);
+            self.ws
+                .send(Message::text(encode_event("join", &[&room_json], Some(id))))
+                .await?;
+            let wait = tokio::time::timeout(JOIN_RETRY_AFTER, async {
+                loop {
+                    let text = self.next_text().await.context("waiting for the join ack")?;
+                    match parse(&text).map_err(|e| anyhow!("{e}: {text:.60}"))? {
+                        EioPacket::Message(SioPacket::Ack { id: got, .. })
+                            if ids.contains(&got) =>
+                        {
+                            return anyhow::Ok(())
+                        }
+                        EioPacket::Ping(_) => self.ws.send(Message::text("3")).await?,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+            match wait {
+                Ok(result) => return result,
+                Err(_) => {
+                    JOIN_RETRIES.fetch_add(1, Relaxed);
+                }
             }
         }
     }
@@ -266,15 +292,28 @@ impl SioConn {
 
 /// Opens a connection and joins `room` (if any), within the setup timeout.
 pub async fn open_and_join(net: &Net, room: Option<&str>) -> anyhow::Result<SioConn> {
+    const STAGES: [&str; 3] = [
+        "WebSocket + Engine.IO open + namespace connect",
+        "join ack",
+        "done",
+    ];
+    let stage = AtomicUsize::new(0);
     tokio::time::timeout(crate::net::SETUP_TIMEOUT, async {
         let mut c = SioConn::open(net).await?;
+        stage.store(1, Relaxed);
         if let Some(room) = room {
             c.join(room).await?;
         }
+        stage.store(2, Relaxed);
         Ok(c)
     })
     .await
-    .map_err(|_| anyhow!("setup timed out"))?
+    .map_err(|_| {
+        anyhow!(
+            "setup timed out waiting for the {}",
+            STAGES[stage.load(Relaxed)]
+        )
+    })?
 }
 
 /// What a member does with an incoming text frame. Returns a reply to send, if any.

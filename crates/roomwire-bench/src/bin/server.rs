@@ -191,8 +191,10 @@ impl App for BenchApp {
 
 /// Roomwire's defaults, except what the benchmark must not trip over.
 fn bench_config(port: u16) -> Config {
-    let mut config = Config::default();
-    config.listen = format!("127.0.0.1:{port}");
+    let mut config = Config {
+        listen: format!("127.0.0.1:{port}"),
+        ..Config::default()
+    };
     // The plain-WebSocket rate limit (50 msg/s, burst 50, close at 10x) protects production
     // servers from abusive clients; the benchmark's generator sends on purpose above it, and
     // a rate-limited relay would measure the limiter, not the relay. Relaxed for the bench only.
