@@ -220,6 +220,12 @@ pub async fn run(assembly: Assembly, listener: tokio::net::TcpListener) -> anyho
     } = assembly;
     let timeout = Duration::from_secs(core.config.http.shutdown_timeout_seconds);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Real-time messages are small and latency-bound: never let Nagle hold them back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
