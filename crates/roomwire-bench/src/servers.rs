@@ -133,7 +133,9 @@ pub fn prepare(kind: ServerKind, paths: &Paths, build: bool) -> anyhow::Result<L
     match kind {
         ServerKind::Roomwire => {
             let program = paths.bin_dir.join("roomwire-bench-server");
-            if !program.exists() && build {
+            // Always ask cargo (a no-op when up to date): `cargo run` rebuilds only the binary
+            // it runs, so a server binary left from an earlier build would be measured stale.
+            if build {
                 run_step(
                     "cargo build --release -p roomwire-bench --bin roomwire-bench-server",
                     Command::new("cargo")
