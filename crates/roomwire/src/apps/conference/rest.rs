@@ -69,6 +69,20 @@ pub fn require_admin(app: &Conference, headers: &HeaderMap) -> Result<(), Denied
     }
 }
 
+/// An administrator, as an extractor: handlers that take it answer 401/403 to anyone else.
+pub struct Admin;
+
+impl axum::extract::FromRequestParts<Shared> for Admin {
+    type Rejection = Denied;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &Shared,
+    ) -> Result<Self, Denied> {
+        require_admin(app, &parts.headers).map(|()| Admin)
+    }
+}
+
 pub fn router(app: Shared) -> Router {
     Router::new()
         .route(
@@ -86,10 +100,7 @@ pub fn router(app: Shared) -> Router {
         .with_state(app)
 }
 
-async fn list_rooms(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(denied) = require_admin(&app, &headers) {
-        return denied.into_response();
-    }
+async fn list_rooms(State(app): State<Shared>, _admin: Admin) -> Response {
     let mut rooms: Vec<Value> = app
         .rooms
         .iter()
@@ -101,12 +112,9 @@ async fn list_rooms(State(app): State<Shared>, headers: HeaderMap) -> Response {
 
 async fn get_room(
     State(app): State<Shared>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(room_id): Path<String>,
 ) -> Response {
-    if let Err(denied) = require_admin(&app, &headers) {
-        return denied.into_response();
-    }
     match app.room(&room_id) {
         Some(room) => Json(room.lock().state_json()).into_response(),
         None => problem(StatusCode::NOT_FOUND, format!("no room `{room_id}`")),
@@ -126,12 +134,9 @@ struct CreateRoom {
 
 async fn create_room(
     State(app): State<Shared>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Option<Json<CreateRoom>>,
 ) -> Response {
-    if let Err(denied) = require_admin(&app, &headers) {
-        return denied.into_response();
-    }
     let spec = body.map(|b| b.0).unwrap_or_default();
     let room_id = spec
         .room_id
@@ -169,12 +174,9 @@ async fn create_room(
 
 async fn delete_room(
     State(app): State<Shared>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(room_id): Path<String>,
 ) -> Response {
-    if let Err(denied) = require_admin(&app, &headers) {
-        return denied.into_response();
-    }
     if app.close_room(&room_id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -190,32 +192,29 @@ struct PeerBody {
 
 async fn kick(
     State(app): State<Shared>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(room_id): Path<String>,
     body: Option<Json<PeerBody>>,
 ) -> Response {
-    on_peer(app, headers, room_id, body, TargetAction::Kick)
+    on_peer(app, room_id, body, TargetAction::Kick)
 }
 
 async fn mute(
     State(app): State<Shared>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(room_id): Path<String>,
     body: Option<Json<PeerBody>>,
 ) -> Response {
-    on_peer(app, headers, room_id, body, TargetAction::Mute)
+    on_peer(app, room_id, body, TargetAction::Mute)
 }
 
+/// Kick or mute by an administrator (the handlers took the [`Admin`] extractor).
 fn on_peer(
     app: Shared,
-    headers: HeaderMap,
     room_id: String,
     body: Option<Json<PeerBody>>,
     action: TargetAction,
 ) -> Response {
-    if let Err(denied) = require_admin(&app, &headers) {
-        return denied.into_response();
-    }
     let Some(Json(PeerBody { peer_id })) = body else {
         return problem(StatusCode::BAD_REQUEST, "body must be {\"peerId\": ...}");
     };
@@ -229,26 +228,12 @@ fn on_peer(
     }
 }
 
-async fn chat(
-    State(app): State<Shared>,
-    headers: HeaderMap,
-    Path(room_id): Path<String>,
-) -> Response {
-    if let Err(denied) = require_admin(&app, &headers) {
-        return denied.into_response();
-    }
+async fn chat(State(app): State<Shared>, _admin: Admin, Path(room_id): Path<String>) -> Response {
     let messages = app.chat_history(&room_id, 1000).await;
     Json(json!({ "roomId": room_id, "messages": messages })).into_response()
 }
 
-async fn events(
-    State(app): State<Shared>,
-    headers: HeaderMap,
-    Path(room_id): Path<String>,
-) -> Response {
-    if let Err(denied) = require_admin(&app, &headers) {
-        return denied.into_response();
-    }
+async fn events(State(app): State<Shared>, _admin: Admin, Path(room_id): Path<String>) -> Response {
     let Some(store) = &app.store else {
         return Json(json!({ "roomId": room_id, "events": [] })).into_response();
     };
