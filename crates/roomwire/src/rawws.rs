@@ -239,58 +239,63 @@ fn open_request(
     }
 }
 
+/// What every connection of one route shares, resolved once when the route is built (not
+/// per connection): the app, the hub, the app's limits and its metrics counters.
+struct Endpoint<A: WsApp> {
+    app: Arc<A>,
+    hub: Hub,
+    limits: WsLimits,
+    counters: Arc<AppCounters>,
+}
+
+impl<A: WsApp> Endpoint<A> {
+    fn new(app: Arc<A>, hub: Hub, limits: WsLimits) -> Arc<Endpoint<A>> {
+        let limits = app.limits(&limits);
+        let counters = metrics().app("websocket", app.name());
+        Arc::new(Endpoint {
+            app,
+            hub,
+            limits,
+            counters,
+        })
+    }
+
+    fn upgrade(self: Arc<Self>, ws: WebSocketUpgrade, request: OpenRequest) -> Response {
+        let l = &self.limits;
+        ws.read_buffer_size(l.read_buffer)
+            .write_buffer_size(l.write_buffer)
+            .max_write_buffer_size(l.hard_max_message_bytes.max(1 << 20) * 4)
+            .max_message_size(l.hard_max_message_bytes)
+            .max_frame_size(l.hard_max_message_bytes)
+            .on_upgrade(move |socket| run(self, socket, request))
+    }
+}
+
 /// The route serving app `A` (mount it at a path with the parameters the app reads).
 pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
-    let limits = Arc::new(app.limits(&limits));
+    let endpoint = Endpoint::new(app, hub, limits);
     get(
         move |ws: WebSocketUpgrade,
               Path(path): Path<HashMap<String, String>>,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
-            upgrade(
-                app,
-                hub,
-                limits,
-                ws,
-                open_request(path, query, &headers, remote),
-            )
+            endpoint.upgrade(ws, open_request(path, query, &headers, remote))
         },
     )
 }
 
 /// The same, for a path without parameters.
 pub fn route_fixed<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
-    let limits = Arc::new(app.limits(&limits));
+    let endpoint = Endpoint::new(app, hub, limits);
     get(
         move |ws: WebSocketUpgrade,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
-            upgrade(
-                app,
-                hub,
-                limits,
-                ws,
-                open_request(HashMap::new(), query, &headers, remote),
-            )
+            endpoint.upgrade(ws, open_request(HashMap::new(), query, &headers, remote))
         },
     )
-}
-
-fn upgrade<A: WsApp>(
-    app: Arc<A>,
-    hub: Hub,
-    limits: Arc<WsLimits>,
-    ws: WebSocketUpgrade,
-    request: OpenRequest,
-) -> Response {
-    ws.read_buffer_size(limits.read_buffer)
-        .write_buffer_size(limits.write_buffer)
-        .max_write_buffer_size(limits.hard_max_message_bytes.max(1 << 20) * 4)
-        .max_message_size(limits.hard_max_message_bytes)
-        .max_frame_size(limits.hard_max_message_bytes)
-        .on_upgrade(move |socket| run(app, hub, limits, socket, request))
 }
 
 /// Writes everything queued in `outbox` to the socket, then flushes. Returns the close the
@@ -423,15 +428,10 @@ fn classify<A: WsApp>(app: &A, text: &str, typed_error: serde_json::Error) -> Me
     }
 }
 
-async fn run<A: WsApp>(
-    app: Arc<A>,
-    hub: Hub,
-    limits: Arc<WsLimits>,
-    mut socket: WebSocket,
-    request: OpenRequest,
-) {
+async fn run<A: WsApp>(endpoint: Arc<Endpoint<A>>, mut socket: WebSocket, request: OpenRequest) {
+    let (app, hub, limits) = (&*endpoint.app, &endpoint.hub, &endpoint.limits);
     let outbox = Arc::new(Outbox::new(limits.outbox_limit));
-    let counters = metrics().app("websocket", app.name());
+    let counters = endpoint.counters.clone();
     let id = hub.register(app.name(), outbox.clone());
     let conn = WsConn {
         id,
@@ -447,7 +447,7 @@ async fn run<A: WsApp>(
             metrics().error(refusal.code);
             let _ = socket
                 .send(Message::Text(
-                    WsApp::error_frame(&*app, refusal.code, &refusal.message).into(),
+                    WsApp::error_frame(app, refusal.code, &refusal.message).into(),
                 ))
                 .await;
             close_gracefully(
@@ -463,7 +463,7 @@ async fn run<A: WsApp>(
         conn.counters.closed();
         return;
     };
-    let (close_sent, client_code) = serve(&*app, &conn, &limits, &mut socket, &mut state).await;
+    let (close_sent, client_code) = serve(app, &conn, limits, &mut socket, &mut state).await;
     if let Some(c) = close_sent {
         close_gracefully(&mut socket, c).await;
     } else if client_code.is_some() {
