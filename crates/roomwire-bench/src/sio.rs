@@ -316,6 +316,24 @@ pub async fn open_and_join(net: &Net, room: Option<&str>) -> anyhow::Result<SioC
     })?
 }
 
+/// Handles one frame read by a member or publisher: records deliveries, answers heartbeats.
+/// Returns false when the connection is over.
+async fn on_frame(
+    ws: &mut Ws,
+    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    rec: &Recorder,
+) -> bool {
+    let reply = match msg {
+        Some(Ok(Message::Text(t))) => on_text(t.as_str(), rec),
+        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+        Some(Ok(_)) => None,
+    };
+    match reply {
+        Some(r) => ws.send(Message::text(r)).await.is_ok(),
+        None => true,
+    }
+}
+
 /// What a member does with an incoming text frame. Returns a reply to send, if any.
 fn on_text(text: &str, rec: &Recorder) -> Option<&'static str> {
     match parse(text) {
@@ -372,15 +390,8 @@ pub async fn member(conn: SioConn, rec: Arc<Recorder>, plan: Option<SendPlan>) {
     loop {
         tokio::select! {
             msg = ws.next() => {
-                let reply = match msg {
-                    Some(Ok(Message::Text(t))) => on_text(t.as_str(), &rec),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => None,
-                };
-                if let Some(r) = reply {
-                    if ws.send(Message::text(r)).await.is_err() {
-                        break;
-                    }
+                if !on_frame(&mut ws, msg, &rec).await {
+                    break;
                 }
             }
             changed = async { go.as_mut().expect("guarded").changed().await }, if go.is_some() => {
@@ -444,15 +455,8 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
     loop {
         tokio::select! {
             msg = ws.next() => {
-                let reply = match msg {
-                    Some(Ok(Message::Text(t))) => on_text(t.as_str(), &rec),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => None,
-                };
-                if let Some(r) = reply {
-                    if ws.send(Message::text(r)).await.is_err() {
-                        break;
-                    }
+                if !on_frame(&mut ws, msg, &rec).await {
+                    break;
                 }
             }
             phase = phases.recv() => {
