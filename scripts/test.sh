@@ -65,6 +65,9 @@ ROOMWIRE_BIN="$ROOT/target/release/roomwire" bash tests/e2e/run.sh
 say "conference app: integration tests against roomwire serve (open and auth-required servers)"
 ROOMWIRE_BIN="$ROOT/target/release/roomwire" bash tests/e2e/conference-servers.sh
 
+say "study-groups app: integration tests against roomwire serve (on SQLite, then on PostgreSQL)"
+ROOMWIRE_BIN="$ROOT/target/release/roomwire" bash tests/e2e/study-groups-servers.sh
+
 say "browser test: two headless Chromium pages connect WebRTC through the conference app"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 ROOMWIRE_BIN="$ROOT/target/release/roomwire" bash tests/browser/run.sh
