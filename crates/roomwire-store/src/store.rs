@@ -233,6 +233,18 @@ impl Store {
         &self.pool
     }
 
+    /// Starts a transaction that is going to write, on a pooled connection.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a transaction that
+    /// reads before it writes cannot fail with "database is locked" when it upgrades its lock
+    /// while another connection writes; it waits for the busy timeout instead.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Waits for checked-out connections to come back, then closes them all.
     ///
     /// Calling it at shutdown lets SQLite checkpoint its WAL and PostgreSQL

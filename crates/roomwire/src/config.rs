@@ -39,6 +39,38 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     pub broker: BrokerConfig,
     pub conference: ConferenceConfig,
+    pub study_groups: StudyGroupsConfig,
+}
+
+/// The study-groups app (`/study-groups` namespace and its REST routes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StudyGroupsConfig {
+    /// Characters per chat message, after markup is stripped.
+    pub max_chat_length: u64,
+    /// Characters per round prompt.
+    pub max_prompt_length: u64,
+    /// Rounds per session.
+    pub max_rounds: u64,
+    /// Bytes of an activity event's `payload`, as JSON text.
+    pub max_event_payload_bytes: u64,
+    /// Characters of a group's name (and a session's title).
+    pub max_name_length: u64,
+    /// Most chat messages one history request returns.
+    pub chat_page_max: u64,
+}
+
+impl Default for StudyGroupsConfig {
+    fn default() -> Self {
+        StudyGroupsConfig {
+            max_chat_length: 500,
+            max_prompt_length: 2000,
+            max_rounds: 50,
+            max_event_payload_bytes: 16 * 1024,
+            max_name_length: 100,
+            chat_page_max: 500,
+        }
+    }
 }
 
 /// The conference app (`/room/{roomId}/websocket`).
@@ -188,6 +220,7 @@ impl Default for Config {
             websocket: WebSocketConfig::default(),
             broker: BrokerConfig::default(),
             conference: ConferenceConfig::default(),
+            study_groups: StudyGroupsConfig::default(),
         }
     }
 }
@@ -457,6 +490,27 @@ impl Config {
             (
                 "conference.max_message_bytes",
                 self.conference.max_message_bytes,
+            ),
+            (
+                "study_groups.max_chat_length",
+                self.study_groups.max_chat_length,
+            ),
+            (
+                "study_groups.max_prompt_length",
+                self.study_groups.max_prompt_length,
+            ),
+            ("study_groups.max_rounds", self.study_groups.max_rounds),
+            (
+                "study_groups.max_event_payload_bytes",
+                self.study_groups.max_event_payload_bytes,
+            ),
+            (
+                "study_groups.max_name_length",
+                self.study_groups.max_name_length,
+            ),
+            (
+                "study_groups.chat_page_max",
+                self.study_groups.chat_page_max,
             ),
         ];
         for (key, value) in positive {

@@ -22,6 +22,7 @@ use roomwire_store::{Migration, NewEvent, Store};
 use serde_json::{json, Map, Value};
 use sqlx::Row;
 
+use crate::apps::stamp::next_order_key;
 use crate::apps::text::{clean_name, strip_markup};
 use crate::auth::{Authenticator, Identity};
 use crate::config::ConferenceConfig;
@@ -159,24 +160,6 @@ fn random_hex(n: usize) -> String {
 
 fn now_ms() -> i64 {
     roomwire_store::now_ms()
-}
-
-/// Microseconds since the epoch, strictly increasing within this process: orders chat
-/// messages as the server received them, even several in one millisecond.
-fn next_order_key() -> i64 {
-    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(last + 1);
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(current) => last = current,
-        }
-    }
 }
 
 impl Conference {
