@@ -16,7 +16,7 @@ use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{AuthError, Authenticator, Identity};
+use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
 use crate::engineio::{
     CloseReason, EngineApp, EngineConfig, EngineConn, EngineServer, Handshake, Incoming, Session,
@@ -169,13 +169,7 @@ impl NamespaceHandler for Lab {
         &self,
         request: &ConnectRequest<'_>,
     ) -> Result<Option<Identity>, ConnectError> {
-        let token = request
-            .token()
-            .ok_or_else(|| ConnectError::new(AuthError::Missing.to_string()))?;
-        self.auth
-            .verify(token)
-            .map(Some)
-            .map_err(|e| ConnectError::new(e.to_string()))
+        request.verify_token(&self.auth).map(Some)
     }
 
     async fn on_event(&self, socket: &Arc<Socket>, event: Event) {

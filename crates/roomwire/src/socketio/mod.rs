@@ -94,6 +94,19 @@ impl ConnectRequest<'_> {
             self.handshake.authorization.as_deref(),
         )
     }
+
+    /// Verifies the client's token; the refusal's message says why (`missing token`,
+    /// `invalid token`, `token expired`: each names the token, as frontends check for).
+    pub fn verify_token(
+        &self,
+        auth: &crate::auth::Authenticator,
+    ) -> Result<Identity, ConnectError> {
+        let token = self
+            .token()
+            .ok_or_else(|| ConnectError::new(crate::auth::AuthError::Missing.to_string()))?;
+        auth.verify(token)
+            .map_err(|e| ConnectError::new(e.to_string()))
+    }
 }
 
 /// A refusal from a connect hook: the client gets `connect_error` with this message.

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::{session_room, Attendee, Caller, StudyGroups};
 use crate::apps::stamp::iso8601;
-use crate::auth::{AuthError, Identity};
+use crate::auth::Identity;
 use crate::socketio::{ConnectError, ConnectRequest, Event, NamespaceHandler, Payload, Socket};
 
 /// A client event, parsed before it is handled.
@@ -135,14 +135,7 @@ impl NamespaceHandler for StudyGroups {
         &self,
         request: &ConnectRequest<'_>,
     ) -> Result<Option<Identity>, ConnectError> {
-        let token = request
-            .token()
-            .ok_or_else(|| ConnectError::new(AuthError::Missing.to_string()))?;
-        let identity = self
-            .auth
-            .verify(token)
-            .map_err(|e| ConnectError::new(e.to_string()))?;
-        Ok(Some(identity))
+        request.verify_token(&self.auth).map(Some)
     }
 
     async fn on_connect(&self, socket: &Arc<Socket>) {
