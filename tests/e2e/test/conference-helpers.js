@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { STEP_TIMEOUT, mintJwt, sleep, track, until, whenOpen } from './helpers.js';
+import { Inbox, STEP_TIMEOUT, mintJwt, sleep, track, until, whenOpen } from './helpers.js';
 
 export { sleep, until, STEP_TIMEOUT };
 
@@ -150,12 +150,10 @@ export function roomUrl(room, { base = SERVE_URL, token, query } = {}) {
  *  - `mark()` / `since(mark)`: slice of messages received after a point
  *  - `closed`: promise of {code, reason}
  */
-export class ConfClient {
+export class ConfClient extends Inbox {
   constructor(ws, label) {
+    super(label);
     this.ws = ws;
-    this.label = label;
-    this.messages = [];
-    this.taken = new Set();
     this.pingsSent = 0;
     this.id = undefined; // our peerId once joined
     this.peers = undefined; // data of our `peers`
@@ -197,61 +195,8 @@ export class ConfClient {
     this.ws.send(text);
   }
 
-  /** Number of messages received so far (a point to look back from). */
-  mark() {
-    return this.messages.length;
-  }
-
-  /** Messages received since `mark`. */
-  since(mark) {
-    return this.messages.slice(mark);
-  }
-
-  /** Messages named `event` received so far (taken or not). */
-  all(event) {
-    return this.messages.filter((m) => m.event === event);
-  }
-
-  /** Short printable history, for assertion messages. */
-  history(from = 0) {
-    return this.messages
-      .slice(from)
-      .map((m) => `${m.event} ${JSON.stringify(m.data)}`.slice(0, 300))
-      .join('\n    ');
-  }
-
-  _find(event, pred) {
-    for (let i = 0; i < this.messages.length; i++) {
-      if (this.taken.has(i)) continue;
-      const m = this.messages[i];
-      if (m.event === event && (!pred || pred(m.data ?? {}))) return i;
-    }
-    return -1;
-  }
-
-  /**
-   * Resolve with the first not-yet-taken message named `event` (whose data
-   * satisfies `pred`), waiting up to `timeout` ms. Returns the whole message
-   * ({event, data, at}); its data is in `.data`.
-   */
-  async take(event, pred, timeout = STEP_TIMEOUT) {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      const i = this._find(event, pred);
-      if (i >= 0) {
-        this.taken.add(i);
-        return this.messages[i];
-      }
-      if (Date.now() > deadline) {
-        throw new assert.AssertionError({
-          message:
-            `${this.label}: no "${event}"${pred ? ' (matching)' : ''} within ${timeout} ms` +
-            `${this.closeInfo ? ` (connection closed ${this.closeInfo.code} ${this.closeInfo.reason})` : ''}; received:\n    ` +
-            (this.history() || '(nothing)'),
-        });
-      }
-      await sleep(5);
-    }
+  whyStalled() {
+    return this.closeInfo ? ` (connection closed ${this.closeInfo.code} ${this.closeInfo.reason})` : '';
   }
 
   /** take() the data only. */

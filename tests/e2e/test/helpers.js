@@ -497,3 +497,80 @@ export class LabWs {
 export function get(pathAndQuery, timeout = STEP_TIMEOUT) {
   return fetch(URL + pathAndQuery, { signal: AbortSignal.timeout(timeout) });
 }
+
+/**
+ * What a test client received, in order, as `{event, data, at, ...}` entries in `messages`;
+ * `take()` consumes them one by one, so a test can wait for the next one of a kind.
+ * Subclasses push entries, label themselves (`label`) and may say why nothing more can come
+ * (`whyStalled()`), for the failure message.
+ */
+export class Inbox {
+  constructor(label) {
+    this.label = label;
+    this.messages = [];
+    this.taken = new Set();
+  }
+
+  /** Number of messages received so far (a point to look back from). */
+  mark() {
+    return this.messages.length;
+  }
+
+  /** Messages received since `mark`. */
+  since(mark) {
+    return this.messages.slice(mark);
+  }
+
+  /** Messages named `event` received so far (taken or not). */
+  all(event) {
+    return this.messages.filter((m) => m.event === event);
+  }
+
+  /** Short printable history, for assertion messages. */
+  history(from = 0) {
+    return (
+      this.messages
+        .slice(from)
+        .map((m) => `${m.event} ${JSON.stringify(m.data)}`.slice(0, 300))
+        .join('\n    ') || '(nothing)'
+    );
+  }
+
+  /** Index of the first not-yet-taken message named `event` whose data satisfies `pred`. */
+  _find(event, pred) {
+    for (let i = 0; i < this.messages.length; i++) {
+      if (this.taken.has(i)) continue;
+      const m = this.messages[i];
+      if (m.event === event && (!pred || pred(m.data ?? {}))) return i;
+    }
+    return -1;
+  }
+
+  /** A note on why no more messages may come (e.g. the connection closed), or ''. */
+  whyStalled() {
+    return '';
+  }
+
+  /**
+   * Resolve with the first not-yet-taken message named `event` (whose data satisfies `pred`),
+   * waiting up to `timeout` ms, and mark it taken.
+   */
+  async take(event, pred, timeout = STEP_TIMEOUT) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const i = this._find(event, pred);
+      if (i >= 0) {
+        this.taken.add(i);
+        return this.messages[i];
+      }
+      if (Date.now() > deadline) {
+        throw new assert.AssertionError({
+          message:
+            `${this.label}: no "${event}"${pred ? ' (matching)' : ''} within ${timeout} ms` +
+            `${this.whyStalled()}; received:\n    ${this.history()}`,
+        });
+      }
+      await sleep(5);
+    }
+  }
+}

@@ -18,7 +18,7 @@ import { afterEach, describe } from 'node:test';
 import { createHmac, randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { io } from 'socket.io-client';
-import { JWT_SECRET, STEP_TIMEOUT, mintJwt, sleep, track, until } from './helpers.js';
+import { Inbox, JWT_SECRET, STEP_TIMEOUT, mintJwt, open as openSocket, sleep, track, until } from './helpers.js';
 
 export { sleep, until, STEP_TIMEOUT, mintJwt, randomUUID };
 
@@ -377,47 +377,27 @@ export function assertEventShape(event, data) {
 }
 
 /**
- * A Socket.IO client of the app that records every event it receives (in order) in `inbox`
+ * A Socket.IO client of the app that records every event it receives (in order) in `messages`
  * ({event, data, args, at}); `take()` consumes them.
  */
-export class SgClient {
+export class SgClient extends Inbox {
   constructor(socket, label, user) {
+    super(label);
     this.socket = socket;
-    this.label = label;
     this.user = user;
-    this.inbox = [];
-    this.taken = new Set();
-    socket.onAny((event, ...args) => this.inbox.push({ event, data: args[0], args, at: Date.now() }));
+    socket.onAny((event, ...args) => this.messages.push({ event, data: args[0], args, at: Date.now() }));
     live.add(this);
     track(() => this.close());
   }
 
   /** Connect; resolves with this client, rejects on connect_error or timeout. */
-  open(timeout = STEP_TIMEOUT) {
-    const socket = this.socket;
-    if (socket.connected) return Promise.resolve(this);
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        socket.off('connect', onConnect);
-        socket.off('connect_error', onError);
-      };
-      const onConnect = () => {
-        cleanup();
-        resolve(this);
-      };
-      const onError = (err) => {
-        cleanup();
-        reject(new Error(`${this.label}: connect_error on ${socket.nsp}: ${err.message}`, { cause: err }));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`${this.label}: timed out after ${timeout} ms connecting to ${socket.nsp}`));
-      }, timeout);
-      socket.on('connect', onConnect);
-      socket.on('connect_error', onError);
-      socket.connect();
-    });
+  async open(timeout = STEP_TIMEOUT) {
+    try {
+      await openSocket(this.socket, timeout);
+    } catch (e) {
+      throw new Error(`${this.label}: ${e.message}`, { cause: e.cause ?? e });
+    }
+    return this;
   }
 
   get connected() {
@@ -461,35 +441,8 @@ export class SgClient {
     await this.ack('leaveSession', { sessionId: randomUUID() });
   }
 
-  /** Number of events received so far (a point to look back from). */
-  mark() {
-    return this.inbox.length;
-  }
-
-  since(mark) {
-    return this.inbox.slice(mark);
-  }
-
-  all(event) {
-    return this.inbox.filter((m) => m.event === event);
-  }
-
-  history(from = 0) {
-    return (
-      this.inbox
-        .slice(from)
-        .map((m) => `${m.event} ${JSON.stringify(m.data)}`.slice(0, 300))
-        .join('\n    ') || '(nothing)'
-    );
-  }
-
-  _find(event, pred, from = 0) {
-    for (let i = from; i < this.inbox.length; i++) {
-      if (this.taken.has(i)) continue;
-      const m = this.inbox[i];
-      if (m.event === event && (!pred || pred(m.data ?? {}))) return i;
-    }
-    return -1;
+  whyStalled() {
+    return this.socket.connected ? '' : ' (socket disconnected)';
   }
 
   /**
@@ -497,24 +450,9 @@ export class SgClient {
    * waiting up to `timeout` ms; checks the common event shape (assertEventShape).
    */
   async take(event, pred, timeout = STEP_TIMEOUT) {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      const i = this._find(event, pred);
-      if (i >= 0) {
-        this.taken.add(i);
-        const { data } = this.inbox[i];
-        assertEventShape(event, data);
-        return data;
-      }
-      if (Date.now() > deadline) {
-        throw new assert.AssertionError({
-          message:
-            `${this.label}: no "${event}"${pred ? ' (matching)' : ''} within ${timeout} ms` +
-            `${this.socket.connected ? '' : ' (socket disconnected)'}; received:\n    ${this.history()}`,
-        });
-      }
-      await sleep(5);
-    }
+    const { data } = await super.take(event, pred, timeout);
+    assertEventShape(event, data);
+    return data;
   }
 
   /** Assert none of `events` (matching `pred`) arrived since `mark`. */

@@ -416,17 +416,17 @@ suite('study-groups sockets: the common event shape', () => {
       'userLeft',
       'session.ended',
     ];
-    const seen = new Set(all.inbox.map((m) => m.event));
+    const seen = new Set(all.messages.map((m) => m.event));
     for (const e of expected) assert.ok(seen.has(e), `the owner's socket saw "${e}"; got:\n    ${all.history()}`);
-    for (const m of all.inbox) {
+    for (const m of all.messages) {
       assertEventShape(m.event, m.data);
       assert.equal(m.args.length, 1, `"${m.event}" has one argument`);
       if (m.data.sessionId !== undefined) assert.equal(m.data.sessionId, ctx.sid, `"${m.event}" sessionId`);
     }
     // Times are in order of emission (same clock, same socket)
-    const times = all.inbox.map((m) => Date.parse(m.data.timestamp));
+    const times = all.messages.map((m) => Date.parse(m.data.timestamp));
     for (let i = 1; i < times.length; i++) {
-      assert.ok(times[i] >= times[i - 1] - 5, `timestamps go forward: ${all.inbox[i - 1].data.timestamp} then ${all.inbox[i].data.timestamp}`);
+      assert.ok(times[i] >= times[i - 1] - 5, `timestamps go forward: ${all.messages[i - 1].data.timestamp} then ${all.messages[i].data.timestamp}`);
     }
   });
 });
