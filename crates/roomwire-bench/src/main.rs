@@ -74,9 +74,13 @@ struct SizeFlags {
     /// fanout: first publish rate (msg/s), doubled each step.
     #[arg(long)]
     fanout_start_rate: Option<f64>,
-    /// fanout: seconds per step of the saturation search.
+    /// fanout, rooms, signalling: seconds per step of the saturation search.
     #[arg(long)]
-    fanout_step_secs: Option<f64>,
+    step_secs: Option<f64>,
+    /// fanout, rooms, signalling: a step whose p99 (ms) exceeds this ends the search and does
+    /// not count as sustained.
+    #[arg(long)]
+    max_p99_ms: Option<f64>,
     /// fanout: seconds of the latency run at half the saturation rate.
     #[arg(long)]
     fanout_latency_secs: Option<f64>,
@@ -92,7 +96,7 @@ struct SizeFlags {
     /// rooms: messages per second sent by each member.
     #[arg(long)]
     rooms_rate: Option<f64>,
-    /// rooms: seconds measured.
+    /// rooms: seconds measured at --rooms-rate (before the saturation search).
     #[arg(long)]
     rooms_secs: Option<f64>,
     /// signalling: rooms of 4 peers.
@@ -101,7 +105,7 @@ struct SizeFlags {
     /// signalling: messages per second sent by each peer.
     #[arg(long)]
     signal_rate: Option<f64>,
-    /// signalling: seconds measured.
+    /// signalling: seconds measured at --signal-rate (before the saturation search).
     #[arg(long)]
     signal_secs: Option<f64>,
     /// connect: connections opened.
@@ -140,7 +144,8 @@ impl Common {
         set!(idle_hold_secs => idle_hold secs);
         set!(fanout_members => fanout_members);
         set!(fanout_start_rate => fanout_start_rate);
-        set!(fanout_step_secs => fanout_step secs);
+        set!(step_secs => search_step secs);
+        set!(max_p99_ms => max_p99_ms);
         set!(fanout_latency_secs => fanout_latency secs);
         set!(fanout_common_deliveries => fanout_common_deliveries);
         set!(rooms_conns => rooms_conns);

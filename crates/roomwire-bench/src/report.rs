@@ -65,6 +65,9 @@ const METRICS: &[(&str, &str, Better, bool)] = &[
     ("saturation_rate", "msg/s", Better::Higher, false),
     ("latency_rate", "msg/s", Better::Neither, false),
     ("common_rate", "msg/s", Better::Neither, false),
+    ("fixed_rate", "msg/s", Better::Neither, false),
+    ("fixed_deliveries_per_sec", "1/s", Better::Neither, false),
+    ("fixed_server_cpu_percent", "%", Better::Lower, false),
     ("lost_deliveries", "count", Better::Lower, false),
     ("disconnects", "count", Better::Lower, false),
     ("failed_connects", "count", Better::Lower, false),
@@ -418,6 +421,12 @@ fn caption(scenario: &str, metric: &str) -> String {
         ("fanout", "common_latency_p99_ms") => "fanout: latency_p99_ms (same rate for all)".into(),
         ("fanout", "server_cpu_ns_per_delivery") => {
             "fanout: server_cpu_ns_per_delivery (same rate)".into()
+        }
+        ("rooms" | "signalling", "deliveries_per_sec") => {
+            format!("{scenario}: deliveries_per_sec (saturation)")
+        }
+        ("rooms" | "signalling", "latency_p50_ms" | "latency_p99_ms" | "latency_p999_ms") => {
+            format!("{scenario}: {metric} (at the fixed rate)")
         }
         _ => format!("{scenario}: {metric}"),
     }

@@ -28,13 +28,14 @@ pub struct Sizes {
     pub idle_hold: Duration,
     pub fanout_members: usize,
     pub fanout_start_rate: f64,
-    pub fanout_step: Duration,
+    pub search_step: Duration,
     pub fanout_latency: Duration,
     /// Deliveries per second of a second latency run at the same rate for every server, so
     /// latencies compare at equal load (below the slowest peer's saturation).
     pub fanout_common_deliveries: f64,
-    /// A step whose p99 exceeds this (ms) ends the search.
-    pub fanout_max_p99_ms: f64,
+    /// A step whose p99 exceeds this (ms) ends a saturation search (fanout, rooms,
+    /// signalling) and does not count as sustained.
+    pub max_p99_ms: f64,
     pub rooms_conns: usize,
     pub room_size: usize,
     /// Messages per second each member sends.
@@ -63,10 +64,10 @@ impl Sizes {
             idle_hold: Duration::from_secs(30),
             fanout_members: 1_000,
             fanout_start_rate: 10.0,
-            fanout_step: Duration::from_secs(3),
+            search_step: Duration::from_secs(3),
             fanout_latency: Duration::from_secs(10),
             fanout_common_deliveries: 20_000.0,
-            fanout_max_p99_ms: 1_000.0,
+            max_p99_ms: 1_000.0,
             rooms_conns: 5_000,
             room_size: 10,
             rooms_rate: 1.0,
@@ -89,7 +90,7 @@ impl Sizes {
             idle_hold: Duration::from_secs(6),
             fanout_members: 200,
             fanout_start_rate: 40.0,
-            fanout_step: Duration::from_millis(1_500),
+            search_step: Duration::from_millis(1_500),
             fanout_latency: Duration::from_secs(3),
             rooms_conns: 1_000,
             rooms_duration: Duration::from_secs(5),
@@ -591,7 +592,7 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
             &phases,
             pid,
             rate,
-            s.fanout_step,
+            s.search_step,
             Duration::ZERO,
             members,
             &pad,
@@ -615,23 +616,17 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
             .filter(|st| st.rate < step.rate)
             .map(|st| st.throughput)
             .fold(0.0f64, f64::max);
-        let saturated = step.throughput < 0.8 * step.offered;
-        let flat = step.throughput < prev_tp * 1.05;
-        let slow = step.p99 > s.fanout_max_p99_ms;
-        let broken = lost > 0 || step.new_disconnects > 0;
+        let why = stop_reasons(
+            step.throughput,
+            step.offered,
+            prev_tp,
+            step.p99,
+            s.max_p99_ms,
+            lost > 0 || step.new_disconnects > 0,
+        );
         steps.push(step);
-        if saturated || flat || slow || broken {
-            let why = [
-                (saturated, "below 80% of offered"),
-                (flat, "no growth"),
-                (slow, "p99 over limit"),
-                (broken, "lost deliveries"),
-            ]
-            .iter()
-            .filter(|(b, _)| *b)
-            .map(|(_, w)| *w)
-            .collect::<Vec<_>>()
-            .join(", ");
+        if !why.is_empty() {
+            let why = why.join(", ");
             if retried_at != rate {
                 eprintln!("  ({why}: running this step again to confirm)");
                 retried_at = rate;
@@ -643,8 +638,10 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
         }
         rate *= 2.0;
     }
-    // The saturation figure: the best step that lost nothing, else the best step at all.
-    let lossless = |st: &&Step| st.got >= st.expected && st.new_disconnects == 0;
+    // The saturation figure: the best step that lost nothing within the p99 limit, else the
+    // best step at all.
+    let lossless =
+        |st: &&Step| st.got >= st.expected && st.new_disconnects == 0 && st.p99 <= s.max_p99_ms;
     let best = steps
         .iter()
         .filter(lossless)
@@ -761,58 +758,210 @@ async fn replenish(ctx: &Ctx<'_>, rec: &Arc<Recorder>, tasks: &mut Tasks, joined
     again.ok
 }
 
-/// Starts every sender `lead` from now, measures over [start + warmup, start + duration),
-/// drains, and adds the steady-load rows.
-async fn steady_load(
-    ctx: &mut Ctx<'_>,
+/// What one burst of every planned sender measured.
+struct LoadStep {
+    /// Messages per second each sender was asked to send.
+    rate: f64,
+    /// Deliveries per second the plan asks for (senders x rate x recipients).
+    nominal: f64,
+    throughput: f64,
+    expected: u64,
+    got: u64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    server_cpu: f64,
+    server_cpu_ns: u64,
+    gen_cpu: f64,
+    other_cpu: f64,
+    lag: f64,
+    new_disconnects: u64,
+}
+
+impl LoadStep {
+    fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.got)
+    }
+}
+
+/// Why a saturation search stops at a step (empty: go on), given the best throughput of the
+/// lower rates. Shared by every scenario that searches.
+fn stop_reasons(
+    throughput: f64,
+    offered: f64,
+    best_below: f64,
+    p99: f64,
+    max_p99: f64,
+    broken: bool,
+) -> Vec<&'static str> {
+    [
+        (throughput < 0.8 * offered, "below 80% of offered"),
+        (throughput < best_below * 1.05, "no growth"),
+        (p99 > max_p99, "p99 over limit"),
+        (broken, "lost deliveries"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| *b)
+    .map(|(_, w)| w)
+    .collect()
+}
+
+/// Runs every planned sender at `rate` messages per second for `duration` after `warmup`,
+/// drains, and measures the window after the warm-up.
+async fn load_step(
+    ctx: &Ctx<'_>,
     rec: &Recorder,
-    go: &watch::Sender<Option<(Instant, Instant)>>,
+    go: &watch::Sender<Option<sio::Burst>>,
+    rate: f64,
     duration: Duration,
-) -> anyhow::Result<()> {
-    let s = ctx.sizes.clone();
+    nominal: f64,
+) -> anyhow::Result<LoadStep> {
     let pid = ctx.server.pid;
+    let warmup = ctx.sizes.warmup;
+    let closed_before = Recorder::get(&rec.closed);
     let start = Instant::now() + Duration::from_millis(200);
-    let end = start + duration + s.warmup;
-    let from = ns_of(start + s.warmup);
+    let end = start + duration + warmup;
+    let from = ns_of(start + warmup);
     let to = ns_of(end);
     rec.open_window(from, to);
-    go.send(Some((start, end)))
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    go.send(Some(sio::Burst { start, end, period }))
         .map_err(|_| anyhow::anyhow!("no sender is listening"))?;
     tokio::time::sleep_until(instant_at(from)).await;
     let cpu = CpuMeter::start(pid);
+    let gen = CpuMeter::start(std::process::id());
     let machine = MachineMeter::start(pid);
     let probe = LagProbe::start();
     tokio::time::sleep_until(end).await;
     let lag = probe.stop();
-    let (cpu_ns, _) = cpu.read();
-    let (server_cpu, gen_cpu, other_cpu) = machine.read();
+    let (server_cpu_ns, _) = cpu.read();
+    let (server_cpu, _, other_cpu) = machine.read();
+    let gen_cpu = gen.percent();
     drain(rec, Duration::from_secs(10), Duration::from_secs(2)).await;
     let got = rec.received_in_window();
     let expected = Recorder::get(&rec.expected_in_window);
     let secs = (to - from) as f64 / 1e9;
     let q = |p| rec.latency_ms(p).unwrap_or(f64::NAN);
-    let lost = expected.saturating_sub(got);
+    Ok(LoadStep {
+        rate,
+        nominal,
+        throughput: got as f64 / secs,
+        expected,
+        got,
+        p50: q(0.5),
+        p99: q(0.99),
+        p999: q(0.999),
+        server_cpu,
+        server_cpu_ns,
+        gen_cpu,
+        other_cpu,
+        lag,
+        new_disconnects: Recorder::get(&rec.closed) - closed_before,
+    })
+}
+
+fn print_step(label: &str, st: &LoadStep) {
     eprintln!(
-        "  {:.0} deliveries/s (expected {:.0}), p50 {:.2} ms, p99 {:.2} ms, lost {lost}, \
-         cpu: server {server_cpu:.0}%, generator {gen_cpu:.0}%, other {other_cpu:.0}%; generator timer lag p99 {lag:.2} ms",
-        got as f64 / secs,
-        expected as f64 / secs,
-        q(0.5),
-        q(0.99)
+        "  {label} {:>6.1} msg/s each -> {:>9.0} deliveries/s (asked {:>9.0}), p50 {:.2} ms, \
+         p99 {:.2} ms, lost {}, cpu: server {:.0}%, generator {:.0}%, other {:.0}%; \
+         generator timer lag p99 {:.2} ms",
+        st.rate,
+        st.throughput,
+        st.nominal,
+        st.p50,
+        st.p99,
+        st.lost(),
+        st.server_cpu,
+        st.gen_cpu,
+        st.other_cpu,
+        st.lag
     );
-    ctx.row("deliveries_per_sec", got as f64 / secs);
-    ctx.row("latency_p50_ms", q(0.5));
-    ctx.row("latency_p99_ms", q(0.99));
-    ctx.row("latency_p999_ms", q(0.999));
-    ctx.row("server_cpu_percent", server_cpu);
+}
+
+/// The rows of a scenario whose senders all send at a fixed rate (rooms, signalling): first
+/// the configured rate for the configured time (latency under that load), then a saturation
+/// search that doubles every sender's rate until deliveries stop growing, fall below 80% of
+/// what was asked, exceed the p99 limit, or lose messages. `deliveries_per_sec` is the best
+/// lossless step of the search; the latencies are those of the fixed rate.
+async fn steady_then_saturate(
+    ctx: &mut Ctx<'_>,
+    rec: &Recorder,
+    go: &watch::Sender<Option<sio::Burst>>,
+    opened: usize,
+    base_rate: f64,
+    duration: Duration,
+    deliveries_per_message: f64,
+) -> anyhow::Result<()> {
+    let s = ctx.sizes.clone();
+    let senders =
+        |rec: &Recorder, opened: usize| opened.saturating_sub(Recorder::get(&rec.closed) as usize);
+    let nominal = |rate: f64| senders(rec, opened) as f64 * rate * deliveries_per_message;
+    let fixed = load_step(ctx, rec, go, base_rate, duration, nominal(base_rate)).await?;
+    print_step("fixed", &fixed);
+
+    let mut steps: Vec<LoadStep> = Vec::new();
+    let mut rate = base_rate * 2.0;
+    let mut retried_at = f64::NAN;
+    for _ in 0..20 {
+        if senders(rec, opened) == 0 {
+            break;
+        }
+        let step = load_step(ctx, rec, go, rate, s.search_step, nominal(rate)).await?;
+        print_step("search", &step);
+        let best_below = steps
+            .iter()
+            .filter(|st| st.rate < step.rate)
+            .map(|st| st.throughput)
+            .fold(fixed.throughput, f64::max);
+        let broken = step.lost() > 0 || step.new_disconnects > 0;
+        let why = stop_reasons(
+            step.throughput,
+            step.nominal,
+            best_below,
+            step.p99,
+            s.max_p99_ms,
+            broken,
+        );
+        steps.push(step);
+        if !why.is_empty() {
+            let why = why.join(", ");
+            if retried_at != rate {
+                eprintln!("  ({why}: running this step again to confirm)");
+                retried_at = rate;
+                sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            eprintln!("  saturation: {why}");
+            break;
+        }
+        rate *= 2.0;
+    }
+    // Sustained: nothing lost, nobody disconnected, p99 within the limit.
+    let lossless =
+        |st: &&LoadStep| st.lost() == 0 && st.new_disconnects == 0 && st.p99 <= s.max_p99_ms;
+    let best = steps
+        .iter()
+        .chain(std::iter::once(&fixed))
+        .filter(lossless)
+        .max_by(|a, b| a.throughput.total_cmp(&b.throughput))
+        .unwrap_or(&fixed);
+    ctx.row("deliveries_per_sec", best.throughput);
+    ctx.row("saturation_rate", best.rate);
+    ctx.row("server_cpu_percent", best.server_cpu);
+    ctx.row("generator_cpu_percent", best.gen_cpu);
+    ctx.row("other_cpu_percent", best.other_cpu);
+    ctx.row("fixed_rate", fixed.rate);
+    ctx.row("fixed_deliveries_per_sec", fixed.throughput);
+    ctx.row("latency_p50_ms", fixed.p50);
+    ctx.row("latency_p99_ms", fixed.p99);
+    ctx.row("latency_p999_ms", fixed.p999);
     ctx.row(
         "server_cpu_ns_per_delivery",
-        cpu_ns as f64 / got.max(1) as f64,
+        fixed.server_cpu_ns as f64 / fixed.got.max(1) as f64,
     );
-    ctx.row("generator_cpu_percent", gen_cpu);
-    ctx.row("other_cpu_percent", other_cpu);
-    ctx.row("generator_timer_lag_p99_ms", lag);
-    ctx.row("lost_deliveries", lost as f64);
+    ctx.row("fixed_server_cpu_percent", fixed.server_cpu);
+    ctx.row("generator_timer_lag_p99_ms", fixed.lag);
+    ctx.row("lost_deliveries", fixed.lost() as f64);
     ctx.row("disconnects", Recorder::get(&rec.closed) as f64);
     ctx.row("errors", Recorder::get(&rec.errors) as f64);
     Ok(())
@@ -829,7 +978,6 @@ async fn rooms(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     // Members actually in each room (a failed connect leaves its room smaller).
     let counts: Arc<Vec<Arc<AtomicU64>>> =
         Arc::new((0..nrooms).map(|_| Arc::new(AtomicU64::new(0))).collect());
-    let period = Duration::from_secs_f64(1.0 / s.rooms_rate.max(0.001));
     let plan_counts = counts.clone();
     let (opened, tasks) = open_sio_members(
         ctx,
@@ -842,8 +990,7 @@ async fn rooms(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
             count.fetch_add(1, Relaxed);
             Some(sio::SendPlan {
                 room: format!("room-{}", i % nrooms).into(),
-                period,
-                phase: period.mul_f64(spread(i)),
+                spread: spread(i),
                 go: go_rx.clone(),
                 room_members: count,
                 pad: pad.clone(),
@@ -852,13 +999,23 @@ async fn rooms(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     )
     .await;
     eprintln!(
-        "  {} members in {nrooms} rooms of {size}, each sending {} msg/s",
+        "  {} members in {nrooms} rooms of {size}, each sending {} msg/s, then a saturation search",
         opened.ok, s.rooms_rate
     );
     if opened.ok == 0 {
         bail!("no member joined");
     }
-    steady_load(ctx, &rec, &go_tx, s.rooms_duration).await?;
+    let per_message = (opened.ok as f64 / nrooms as f64 - 1.0).max(0.0);
+    steady_then_saturate(
+        ctx,
+        &rec,
+        &go_tx,
+        opened.ok,
+        s.rooms_rate,
+        s.rooms_duration,
+        per_message,
+    )
+    .await?;
     ctx.row("connections", opened.ok as f64);
     Ok(tasks)
 }
@@ -870,7 +1027,6 @@ async fn signalling(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     let rec = Arc::new(Recorder::new());
     let (go_tx, go_rx) = watch::channel(None);
     let bodies = Arc::new(signal::Bodies::new());
-    let period = Duration::from_secs_f64(1.0 / s.signal_rate.max(0.001));
     let net = ctx.net.clone();
     let life_rec = rec.clone();
     let (opened, tasks) = open_many(
@@ -885,8 +1041,7 @@ async fn signalling(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
         move |i, ws| {
             let plan = signal::PeerPlan {
                 target: format!("p{}", (i + 1) % 4),
-                period,
-                phase: period.mul_f64(spread(i)),
+                spread: spread(i),
                 go: go_rx.clone(),
                 bodies: bodies.clone(),
                 first_kind: i % 4,
@@ -896,13 +1051,22 @@ async fn signalling(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     )
     .await;
     eprintln!(
-        "  {} peers in {nrooms} rooms of 4, each sending {} msg/s",
+        "  {} peers in {nrooms} rooms of 4, each sending {} msg/s, then a saturation search",
         opened.ok, s.signal_rate
     );
     if opened.ok == 0 {
         bail!("no peer joined");
     }
-    steady_load(ctx, &rec, &go_tx, s.signal_duration).await?;
+    steady_then_saturate(
+        ctx,
+        &rec,
+        &go_tx,
+        opened.ok,
+        s.signal_rate,
+        s.signal_duration,
+        1.0,
+    )
+    .await?;
     ctx.row("connections", opened.ok as f64);
     ctx.row("failed_connects", opened.failed as f64);
     Ok(tasks)

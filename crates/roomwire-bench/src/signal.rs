@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::clock::now_ns;
 use crate::net::{Net, Ws};
 use crate::record::Recorder;
-use crate::sio::extract_t;
+use crate::sio::{extract_t, Burst};
 
 /// The three relayed kinds, in the order a peer cycles through them.
 pub const KINDS: [&str; 3] = ["offer", "answer", "candidate"];
@@ -100,9 +100,9 @@ pub async fn open_and_join(net: &Net, room: &str, peer: &str) -> anyhow::Result<
 /// A peer's sending schedule (see [`crate::sio::SendPlan`]).
 pub struct PeerPlan {
     pub target: String,
-    pub period: Duration,
-    pub phase: Duration,
-    pub go: watch::Receiver<Option<(Instant, Instant)>>,
+    /// This peer's offset within a period (0..1).
+    pub spread: f64,
+    pub go: watch::Receiver<Option<Burst>>,
     pub bodies: Arc<Bodies>,
     pub first_kind: usize,
 }
@@ -114,13 +114,13 @@ pub async fn peer(mut ws: Ws, rec: Arc<Recorder>, plan: PeerPlan) {
     tokio::pin!(timer);
     let PeerPlan {
         target,
-        period,
-        phase,
+        spread,
         mut go,
         bodies,
         first_kind,
     } = plan;
     let mut until = far;
+    let mut period = Duration::from_secs(1);
     let mut waiting_go = true;
     let mut n = first_kind;
     loop {
@@ -145,10 +145,10 @@ pub async fn peer(mut ws: Ws, rec: Arc<Recorder>, plan: PeerPlan) {
                     waiting_go = false;
                     continue;
                 }
-                if let Some((start, end)) = *go.borrow_and_update() {
-                    waiting_go = false;
-                    until = end;
-                    timer.as_mut().reset(start + phase);
+                if let Some(burst) = *go.borrow_and_update() {
+                    until = burst.end;
+                    period = burst.period;
+                    timer.as_mut().reset(burst.first_send(spread));
                 }
             }
             _ = &mut timer => {

@@ -359,13 +359,29 @@ fn on_text(text: &str, rec: &Recorder) -> Option<&'static str> {
     }
 }
 
-/// A member's sending schedule: once `go` carries a start instant, emits `to-room` to `room`
-/// every `period`, first at `start + phase`, until `until`.
+/// A sending phase for every planned sender: one message every `period` from `start` (plus
+/// the sender's own offset, a fraction of `period`) until `end`. A later burst replaces it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    pub start: Instant,
+    pub end: Instant,
+    pub period: Duration,
+}
+
+impl Burst {
+    /// When a sender whose offset is `spread` (0..1 of a period) sends first.
+    pub fn first_send(&self, spread: f64) -> Instant {
+        self.start + self.period.mul_f64(spread)
+    }
+}
+
+/// A member's sending schedule: emits `to-room` to `room` during each [`Burst`] that `go`
+/// carries.
 pub struct SendPlan {
     pub room: Arc<str>,
-    pub period: Duration,
-    pub phase: Duration,
-    pub go: watch::Receiver<Option<(Instant, Instant)>>,
+    /// This sender's offset within a period (0..1), so that senders do not fire together.
+    pub spread: f64,
+    pub go: watch::Receiver<Option<Burst>>,
     /// Members of the room, the sender included (each message is expected this minus one
     /// times).
     pub room_members: Arc<AtomicU64>,
@@ -380,7 +396,8 @@ pub async fn member(conn: SioConn, rec: Arc<Recorder>, plan: Option<SendPlan>) {
     let timer = tokio::time::sleep_until(far);
     tokio::pin!(timer);
     let mut until = far;
-    let (mut go, mut sending) = match plan {
+    let mut period = Duration::from_secs(1);
+    let (mut go, sending) = match plan {
         Some(p) => {
             let room_json = serde_json::to_string(&*p.room).expect("string");
             (Some(p.go.clone()), Some((p, room_json)))
@@ -402,10 +419,10 @@ pub async fn member(conn: SioConn, rec: Arc<Recorder>, plan: Option<SendPlan>) {
                 if changed.is_err() {
                     go = None;
                 }
-                if let (Some((start, end)), Some((p, _))) = (started, &sending) {
-                    go = None;
-                    until = end;
-                    timer.as_mut().reset(start + p.phase);
+                if let (Some(burst), Some((p, _))) = (started, &sending) {
+                    until = burst.end;
+                    period = burst.period;
+                    timer.as_mut().reset(burst.first_send(p.spread));
                 }
             }
             _ = &mut timer => {
@@ -416,7 +433,6 @@ pub async fn member(conn: SioConn, rec: Arc<Recorder>, plan: Option<SendPlan>) {
                 };
                 if now >= until {
                     timer.as_mut().reset(far);
-                    sending = None;
                     continue;
                 }
                 let t = now_ns();
@@ -425,9 +441,9 @@ pub async fn member(conn: SioConn, rec: Arc<Recorder>, plan: Option<SendPlan>) {
                 if ws.send(Message::text(text)).await.is_err() {
                     break;
                 }
-                let mut next = timer.deadline() + p.period;
+                let mut next = timer.deadline() + period;
                 if next < now {
-                    next = now + p.period;
+                    next = now + period;
                 }
                 timer.as_mut().reset(next);
             }
