@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::Message;
 use axum::routing::get;
 use axum::Router;
-use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -28,6 +27,7 @@ use crate::socketio::{
     ConnectError, ConnectRequest, Event, NamespaceHandler, Payload, Socket, SocketIo,
     SocketIoConfig,
 };
+use crate::ws::{WebSocket, WsUpgrade};
 
 /// The timings and limits the official suites are written against.
 /// The command may then relax the heartbeat for slower test machines.
@@ -307,7 +307,7 @@ impl App for LabRoutes {
 /// Autobahn sends messages up to 16 MiB.
 const ECHO_MAX_MESSAGE: usize = 64 << 20;
 
-async fn ws_echo(ws: WebSocketUpgrade) -> axum::response::Response {
+async fn ws_echo(ws: WsUpgrade) -> axum::response::Response {
     ws.max_message_size(ECHO_MAX_MESSAGE)
         .max_frame_size(ECHO_MAX_MESSAGE)
         .on_upgrade(echo)
@@ -325,7 +325,7 @@ async fn echo(mut socket: WebSocket) {
             break;
         }
     }
-    // Completes the closing handshake (tungstenite queued the reply to the client's close).
+    // Completes the closing handshake (the reply to the client's close is queued).
     let _ = socket.close().await;
 }
 

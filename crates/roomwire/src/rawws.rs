@@ -13,18 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message};
 use axum::extract::{ConnectInfo, Path, Query};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
-use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::{sleep, Instant};
 
 use crate::hub::{CloseRequest, Delivery, Frame, Frames, Hub, MemberId, Outbox, Push, RoomKey};
 use crate::metrics::{metrics, AppCounters};
+use crate::ws::{WebSocket, WsConfig, WsUpgrade};
 
 /// Which field names the event in an app's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,14 +260,15 @@ impl<A: WsApp> Endpoint<A> {
         })
     }
 
-    fn upgrade(self: Arc<Self>, ws: WebSocketUpgrade, request: OpenRequest) -> Response {
+    fn upgrade(self: Arc<Self>, ws: WsUpgrade, request: OpenRequest) -> Response {
         let l = &self.limits;
-        ws.read_buffer_size(l.read_buffer)
-            .write_buffer_size(l.write_buffer)
-            .max_write_buffer_size(l.hard_max_message_bytes.max(1 << 20) * 4)
-            .max_message_size(l.hard_max_message_bytes)
-            .max_frame_size(l.hard_max_message_bytes)
-            .on_upgrade(move |socket| run(self, socket, request))
+        ws.config(WsConfig {
+            max_message_size: l.hard_max_message_bytes,
+            max_frame_size: l.hard_max_message_bytes,
+            read_size: l.read_buffer,
+            write_buffer_size: l.write_buffer,
+        })
+        .on_upgrade(move |socket| run(self, socket, request))
     }
 }
 
@@ -275,7 +276,7 @@ impl<A: WsApp> Endpoint<A> {
 pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
     let endpoint = Endpoint::new(app, hub, limits);
     get(
-        move |ws: WebSocketUpgrade,
+        move |ws: WsUpgrade,
               Path(path): Path<HashMap<String, String>>,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
@@ -289,7 +290,7 @@ pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter 
 pub fn route_fixed<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
     let endpoint = Endpoint::new(app, hub, limits);
     get(
-        move |ws: WebSocketUpgrade,
+        move |ws: WsUpgrade,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
@@ -508,9 +509,8 @@ async fn serve<A: WsApp>(
                 let msg = match msg {
                     Some(Ok(m)) => m,
                     Some(Err(e)) => {
-                        // tungstenite refuses frames over the hard limit: say so with 1009.
-                        let too_big = e.to_string().contains("too long") || e.to_string().contains("too big");
-                        if too_big {
+                        // Frames over the hard limit are refused: say so with 1009.
+                        if e.is_too_large() {
                             metrics().error("MESSAGE_TOO_LARGE");
                             return (Some(CloseRequest::new(1009, "message too large")), None);
                         }

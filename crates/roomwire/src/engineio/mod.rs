@@ -16,9 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Bytes as BodyBytes;
-use axum::extract::ws::{
-    rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade,
-};
+use axum::extract::ws::Message;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +24,6 @@ use axum::routing::any;
 use axum::Router;
 use bytes::Bytes;
 use dashmap::DashMap;
-use futures_util::StreamExt;
 use parking_lot::Mutex;
 use rand::RngCore;
 use tokio::sync::Notify;
@@ -34,6 +31,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::hub::{CloseRequest, Frame, Outbox};
 use crate::metrics::{metrics, AppCounters};
+use crate::ws::{WebSocket, WsConfig, WsRejection, WsUpgrade};
 use packet::Packet;
 
 /// Engine.IO settings (from `[socketio]`, or the conformance values).
@@ -497,16 +495,16 @@ impl<A: EngineApp> EngineServer<A> {
 
     fn ws_upgrade(
         self: Arc<Self>,
-        ws: WebSocketUpgrade,
+        ws: WsUpgrade,
         sid: Option<String>,
         handshake: Handshake,
     ) -> Response {
-        let ws = ws
-            .read_buffer_size(self.config.ws_read_buffer)
-            .write_buffer_size(self.config.ws_write_buffer)
-            .max_write_buffer_size(self.config.max_payload.max(1 << 20) * 4)
-            .max_message_size(self.config.max_payload)
-            .max_frame_size(self.config.max_payload);
+        let ws = ws.config(WsConfig {
+            max_message_size: self.config.max_payload,
+            max_frame_size: self.config.max_payload,
+            read_size: self.config.ws_read_buffer,
+            write_buffer_size: self.config.ws_write_buffer,
+        });
         match sid {
             None => ws.on_upgrade(move |socket| async move {
                 let entry = self.open(TRANSPORT_WEBSOCKET, handshake);
@@ -705,7 +703,7 @@ async fn handle<A: EngineApp>(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<WsUpgrade, WsRejection>,
     body: BodyBytes,
 ) -> Response {
     if query.get("EIO").map(String::as_str) != Some("4") {
