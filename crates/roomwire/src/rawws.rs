@@ -300,27 +300,45 @@ pub fn route_fixed<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodR
 }
 
 /// Writes everything queued in `outbox` to the socket, then flushes. Returns the close the
-/// outbox asks for, if any, or `Err` when the socket failed. `frames` is a reusable buffer.
+/// outbox asks for, if any, or `Err` when the socket failed. Frames are taken in batches of at
+/// most `write_buffer_size` bytes, each written before the next is taken.
 pub(crate) async fn write_outbox(
     socket: &mut WebSocket,
     outbox: &Outbox,
-    frames: &mut Vec<Frame>,
     counters: &AppCounters,
 ) -> Result<Option<CloseRequest>, ()> {
     if !outbox.has_frames() && !outbox.is_closing() {
         return Ok(None);
     }
-    let close = outbox.drain(frames);
-    for f in frames.drain(..) {
+    loop {
+        let (more, close) = queue_batch(socket, outbox, counters)?;
+        if more {
+            socket.write_queued().await.map_err(|_| ())?;
+        } else {
+            socket.flush().await.map_err(|_| ())?;
+            return Ok(close);
+        }
+    }
+}
+
+/// Moves one batch of frames from the outbox into the socket's output (no `await`, so the
+/// batch lives on the stack, not in the connection's task).
+fn queue_batch(
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    counters: &AppCounters,
+) -> Result<(bool, Option<CloseRequest>), ()> {
+    let mut batch: smallvec::SmallVec<[Frame; 16]> = smallvec::SmallVec::new();
+    let (more, close) = outbox.drain_batch(16, socket.write_buffer_size(), &mut batch);
+    for f in batch {
         counters.sent(f.len());
         let m = match f {
             Frame::Text(t) => Message::Text(t),
             Frame::Binary(b) => Message::Binary(b),
         };
-        socket.feed(m).await.map_err(|_| ())?;
+        socket.queue(m).map_err(|_| ())?;
     }
-    socket.flush().await.map_err(|_| ())?;
-    Ok(close)
+    Ok((more, close))
 }
 
 /// Sends a close frame and completes the closing handshake: reads (and discards) until the
@@ -328,6 +346,12 @@ pub(crate) async fn write_outbox(
 /// frame would reset a connection that still has unread input, and the client would see 1006
 /// instead of the code we sent.
 pub async fn close_gracefully(socket: &mut WebSocket, request: CloseRequest) {
+    // Boxed: it runs once, at the end of a connection, and inline its timer and futures would
+    // enlarge every connection's task for its whole life.
+    Box::pin(close_gracefully_inline(socket, request)).await
+}
+
+async fn close_gracefully_inline(socket: &mut WebSocket, request: CloseRequest) {
     let frame = CloseFrame {
         code: request.code,
         reason: request.reason.as_ref().into(),
@@ -488,11 +512,10 @@ async fn serve<A: WsApp>(
 ) -> (Option<CloseRequest>, Option<u16>) {
     let mut rate = RateLimit::new(limits);
     let mut last_heard = Instant::now();
-    let mut frames = Vec::new();
     let ticker = sleep(limits.ping_interval.min(limits.idle_timeout));
     tokio::pin!(ticker);
     loop {
-        match write_outbox(socket, &conn.outbox, &mut frames, &conn.counters).await {
+        match write_outbox(socket, &conn.outbox, &conn.counters).await {
             Ok(None) => {}
             Ok(Some(c)) => {
                 if c.code == CloseRequest::SLOW_CONSUMER.code {

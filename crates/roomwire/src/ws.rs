@@ -243,7 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Queues a message for sending; it is written once the queued output exceeds
     /// `write_buffer_size`, or by [`WebSocket::flush`].
     pub async fn feed(&mut self, message: Message) -> Result<(), WsError> {
-        self.buffer(message)?;
+        self.queue(message)?;
         if self.out.len() - self.out_pos > self.config.write_buffer_size {
             poll_fn(|cx| self.poll_write_out(cx)).await?;
         }
@@ -263,7 +263,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// to do.
     pub async fn send(&mut self, message: Message) -> Result<(), WsError> {
         let is_close = matches!(message, Message::Close(_));
-        self.buffer(message)?;
+        self.queue(message)?;
         match poll_fn(|cx| self.poll_flush(cx)).await {
             Err(WsError::ConnectionClosed) if !is_close => Ok(()),
             r => r,
@@ -282,7 +282,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             + self.fragments.as_ref().map_or(0, |f| f.data.capacity())
     }
 
-    fn buffer(&mut self, message: Message) -> Result<(), WsError> {
+    /// `write_buffer_size` of the configuration.
+    pub fn write_buffer_size(&self) -> usize {
+        self.config.write_buffer_size
+    }
+
+    /// Writes the queued output, without flushing the transport.
+    pub async fn write_queued(&mut self) -> Result<(), WsError> {
+        poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// Encodes a message into the output, to be written by [`WebSocket::write_queued`] or
+    /// [`WebSocket::flush`].
+    pub fn queue(&mut self, message: Message) -> Result<(), WsError> {
         if self.state == State::Terminated {
             return Err(WsError::AlreadyClosed);
         }

@@ -243,6 +243,14 @@ pub fn new_sid() -> Arc<str> {
         .into()
 }
 
+/// How a WebSocket task begins.
+enum WsStart<C> {
+    /// A new session over WebSocket (the handshake is boxed: it is needed only to open).
+    New(Box<Handshake>),
+    /// The upgrade of a polling session.
+    Upgrade(Arc<Entry<C>>),
+}
+
 struct Entry<C> {
     session: Arc<Session>,
     conn: Arc<C>,
@@ -506,28 +514,44 @@ impl<A: EngineApp> EngineServer<A> {
             write_buffer_size: self.config.ws_write_buffer,
         });
         match sid {
-            None => ws.on_upgrade(move |socket| async move {
-                let entry = self.open(TRANSPORT_WEBSOCKET, handshake);
-                let open = self.handshake_body(&entry.session.sid, false);
-                let mut socket = socket;
-                if socket.send(Message::Text(open.into())).await.is_err() {
-                    entry.session.close(CloseReason::TransportError);
-                    self.finish(&entry).await;
-                    return;
-                }
-                self.clone().run_websocket(entry, socket).await;
-            }),
+            None => {
+                let start = WsStart::New(Box::new(handshake));
+                ws.on_upgrade(move |socket| self.run_websocket(start, socket))
+            }
             Some(sid) => {
                 let Some(entry) = self.sessions.get(sid.as_str()).map(|e| e.clone()) else {
                     return bad_request("unknown sid");
                 };
-                ws.on_upgrade(move |socket| self.upgrade(entry, socket))
+                ws.on_upgrade(move |socket| self.run_websocket(WsStart::Upgrade(entry), socket))
             }
         }
     }
 
-    /// Upgrade of a polling session: answer the probe, wait for `5`, then take over.
-    async fn upgrade(self: Arc<Self>, entry: Arc<Entry<A::Conn>>, mut socket: WebSocket) {
+    /// The opening of a WebSocket task: the Engine.IO handshake of a new session, or the
+    /// probe of an upgrade. Returns the session to serve, or `None` when it is over already.
+    async fn start_websocket(
+        &self,
+        start: WsStart<A::Conn>,
+        socket: &mut WebSocket,
+    ) -> Option<Arc<Entry<A::Conn>>> {
+        match start {
+            WsStart::New(handshake) => {
+                let entry = self.open(TRANSPORT_WEBSOCKET, *handshake);
+                let open = self.handshake_body(&entry.session.sid, false);
+                if socket.send(Message::Text(open.into())).await.is_err() {
+                    entry.session.close(CloseReason::TransportError);
+                    self.finish(&entry).await;
+                    return None;
+                }
+                Some(entry)
+            }
+            WsStart::Upgrade(entry) => self.upgrade(&entry, socket).await.then_some(entry),
+        }
+    }
+
+    /// Upgrade of a polling session: answer the probe, wait for `5`, then take over. Returns
+    /// whether the session now runs on this WebSocket.
+    async fn upgrade(&self, entry: &Entry<A::Conn>, socket: &mut WebSocket) -> bool {
         let session = &entry.session;
         if session
             .transport
@@ -542,7 +566,7 @@ impl<A: EngineApp> EngineServer<A> {
             // Already upgraded (or upgrading): this second WebSocket is refused, the first
             // keeps working.
             let _ = socket.send(Message::Close(None)).await;
-            return;
+            return false;
         }
         let deadline = Instant::now() + self.config.upgrade_timeout;
         let upgraded = loop {
@@ -572,7 +596,7 @@ impl<A: EngineApp> EngineServer<A> {
                 .transport
                 .store(TRANSPORT_POLLING, Ordering::Release);
             let _ = socket.send(Message::Close(None)).await;
-            return;
+            return false;
         }
         session
             .transport
@@ -580,26 +604,23 @@ impl<A: EngineApp> EngineServer<A> {
         session.heartbeat.notify_one();
         // A GET still pending learns that polling is over.
         session.outbox.wake();
-        self.run_websocket(entry, socket).await;
+        true
     }
 
     /// The one task of a WebSocket session: reads, writes, heartbeats.
-    async fn run_websocket(self: Arc<Self>, entry: Arc<Entry<A::Conn>>, mut socket: WebSocket) {
+    async fn run_websocket(self: Arc<Self>, start: WsStart<A::Conn>, mut socket: WebSocket) {
+        // Boxed: the opening's futures are short-lived; inline, their size would stay in the
+        // task of every connection for its whole life.
+        let Some(entry) = Box::pin(self.start_websocket(start, &mut socket)).await else {
+            return;
+        };
         let session = entry.session.clone();
-        let mut frames: Vec<Frame> = Vec::new();
         let mut awaiting_pong = false;
         let heartbeat = sleep(self.config.ping_interval);
         tokio::pin!(heartbeat);
         let close: Option<CloseRequest> = 'run: loop {
             // Write whatever is queued first, so a close request goes out after its frames.
-            match crate::rawws::write_outbox(
-                &mut socket,
-                &session.outbox,
-                &mut frames,
-                &self.counters,
-            )
-            .await
-            {
+            match crate::rawws::write_outbox(&mut socket, &session.outbox, &self.counters).await {
                 Ok(None) => {}
                 Ok(Some(c)) => break 'run Some(c),
                 Err(()) => {
