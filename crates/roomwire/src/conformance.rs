@@ -82,7 +82,7 @@ struct Reference {
 #[async_trait]
 impl NamespaceHandler for Reference {
     async fn on_connect(&self, socket: &Arc<Socket>) {
-        let auth = socket.auth.clone().unwrap_or_else(|| json!({}));
+        let auth = socket.auth.as_deref().cloned().unwrap_or_else(|| json!({}));
         // A few milliseconds after the CONNECT reply, in its own write: the suite's pinned
         // `ws` client reads one message per listener, and would lose `auth` if both arrived
         // in one TCP segment.
@@ -187,7 +187,7 @@ impl NamespaceHandler for Lab {
         };
         match event.name.as_str() {
             "whoami" => {
-                let id = socket.identity.clone().unwrap_or_default();
+                let id = socket.identity.as_deref().cloned().unwrap_or_default();
                 ack(Payload::json(vec![json!({
                     "sid": &*socket.id,
                     "userId": id.user_id,

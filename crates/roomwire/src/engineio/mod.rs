@@ -104,9 +104,79 @@ impl CloseReason {
 /// that opened a session.
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
-    pub query: HashMap<String, String>,
+    pub query: QueryMap,
     pub authorization: Option<String>,
     pub remote: Option<SocketAddr>,
+}
+
+/// The query parameters of a request, kept for a connection's whole life in two small
+/// allocations (a `HashMap` of `String`s cost about 400 bytes for two parameters).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct QueryMap {
+    /// Every key and value, one after the other.
+    text: Box<str>,
+    /// Where each key and each value ends in `text`.
+    ends: Box<[u32]>,
+}
+
+impl QueryMap {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The parameters, in the order they were given.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.ends.chunks_exact(2).scan(0usize, |start, e| {
+            let (k_end, v_end) = (e[0] as usize, e[1] as usize);
+            let pair = (&self.text[*start..k_end], &self.text[k_end..v_end]);
+            *start = v_end;
+            Some(pair)
+        })
+    }
+}
+
+/// Later values of a repeated key replace earlier ones, as in a map.
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for QueryMap {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut pairs: Vec<(K, V)> = Vec::new();
+        for (k, v) in iter {
+            match pairs.iter_mut().find(|(pk, _)| pk.as_ref() == k.as_ref()) {
+                Some(p) => p.1 = v,
+                None => pairs.push((k, v)),
+            }
+        }
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(pairs.len() * 2);
+        for (k, v) in &pairs {
+            text.push_str(k.as_ref());
+            ends.push(u32::try_from(text.len()).expect("a query under 4 GiB"));
+            text.push_str(v.as_ref());
+            ends.push(u32::try_from(text.len()).expect("a query under 4 GiB"));
+        }
+        QueryMap {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+}
+
+impl std::fmt::Debug for QueryMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 /// One decoded message from the client.
@@ -738,7 +808,7 @@ async fn handle<A: EngineApp>(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         remote: Some(remote),
-        query: query.clone(),
+        query: query.iter().collect(),
     };
     match (transport, &method) {
         (Some("websocket"), &Method::GET) => {
@@ -813,5 +883,44 @@ async fn handle<A: EngineApp>(
             }
         }
         _ => protocol_error(0, "Transport unknown"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueryMap;
+
+    #[test]
+    fn query_map_gets_iterates_and_keeps_the_last_of_a_repeated_key() {
+        let q: QueryMap = [
+            ("EIO", "4"),
+            ("transport", "websocket"),
+            ("token", "a"),
+            ("", ""),
+            ("token", "b"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(q.get("EIO"), Some("4"));
+        assert_eq!(q.get("transport"), Some("websocket"));
+        assert_eq!(q.get("token"), Some("b"));
+        assert_eq!(q.get(""), Some(""));
+        assert_eq!(q.get("sid"), None);
+        assert_eq!(q.len(), 4);
+        assert_eq!(
+            q.iter().collect::<Vec<_>>(),
+            vec![
+                ("EIO", "4"),
+                ("transport", "websocket"),
+                ("token", "b"),
+                ("", "")
+            ]
+        );
+        assert_eq!(
+            format!("{q:?}"),
+            r#"{"EIO": "4", "transport": "websocket", "token": "b", "": ""}"#
+        );
+        let empty = QueryMap::default();
+        assert!(empty.is_empty() && empty.get("x").is_none());
     }
 }
