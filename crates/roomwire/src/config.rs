@@ -189,9 +189,10 @@ pub struct WebSocketConfig {
     pub idle_timeout_seconds: u64,
     /// Frames queued for one client before it is closed with code 1013.
     pub outbox_limit: u64,
-    /// Initial read buffer of each WebSocket; small keeps idle connections cheap.
+    /// Bytes read from a WebSocket at once. The buffer is one per worker thread, not one per
+    /// connection; an idle connection holds no read buffer.
     pub read_buffer_bytes: u64,
-    /// Bytes buffered before a write is flushed.
+    /// Bytes of output collected before they are written (the buffer is freed once written).
     pub write_buffer_bytes: u64,
 }
 

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::Message;
 use axum::routing::get;
 use axum::Router;
-use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -28,6 +27,7 @@ use crate::socketio::{
     ConnectError, ConnectRequest, Event, NamespaceHandler, Payload, Socket, SocketIo,
     SocketIoConfig,
 };
+use crate::ws::{WebSocket, WsUpgrade};
 
 /// The timings and limits the official suites are written against.
 /// The command may then relax the heartbeat for slower test machines.
@@ -82,7 +82,7 @@ struct Reference {
 #[async_trait]
 impl NamespaceHandler for Reference {
     async fn on_connect(&self, socket: &Arc<Socket>) {
-        let auth = socket.auth.clone().unwrap_or_else(|| json!({}));
+        let auth = socket.auth.as_deref().cloned().unwrap_or_else(|| json!({}));
         // A few milliseconds after the CONNECT reply, in its own write: the suite's pinned
         // `ws` client reads one message per listener, and would lose `auth` if both arrived
         // in one TCP segment.
@@ -181,7 +181,7 @@ impl NamespaceHandler for Lab {
         };
         match event.name.as_str() {
             "whoami" => {
-                let id = socket.identity.clone().unwrap_or_default();
+                let id = socket.identity.as_deref().cloned().unwrap_or_default();
                 ack(Payload::json(vec![json!({
                     "sid": &*socket.id,
                     "userId": id.user_id,
@@ -301,7 +301,7 @@ impl App for LabRoutes {
 /// Autobahn sends messages up to 16 MiB.
 const ECHO_MAX_MESSAGE: usize = 64 << 20;
 
-async fn ws_echo(ws: WebSocketUpgrade) -> axum::response::Response {
+async fn ws_echo(ws: WsUpgrade) -> axum::response::Response {
     ws.max_message_size(ECHO_MAX_MESSAGE)
         .max_frame_size(ECHO_MAX_MESSAGE)
         .on_upgrade(echo)
@@ -319,7 +319,7 @@ async fn echo(mut socket: WebSocket) {
             break;
         }
     }
-    // Completes the closing handshake (tungstenite queued the reply to the client's close).
+    // Completes the closing handshake (the reply to the client's close is queued).
     let _ = socket.close().await;
 }
 

@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod rawws;
 pub mod server;
 pub mod socketio;
+pub mod ws;

@@ -13,18 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message};
 use axum::extract::{ConnectInfo, Path, Query};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
-use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::{sleep, Instant};
 
 use crate::hub::{CloseRequest, Delivery, Frame, Frames, Hub, MemberId, Outbox, Push, RoomKey};
 use crate::metrics::{metrics, AppCounters};
+use crate::ws::{WebSocket, WsConfig, WsUpgrade};
 
 /// Which field names the event in an app's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,14 +260,15 @@ impl<A: WsApp> Endpoint<A> {
         })
     }
 
-    fn upgrade(self: Arc<Self>, ws: WebSocketUpgrade, request: OpenRequest) -> Response {
+    fn upgrade(self: Arc<Self>, ws: WsUpgrade, request: OpenRequest) -> Response {
         let l = &self.limits;
-        ws.read_buffer_size(l.read_buffer)
-            .write_buffer_size(l.write_buffer)
-            .max_write_buffer_size(l.hard_max_message_bytes.max(1 << 20) * 4)
-            .max_message_size(l.hard_max_message_bytes)
-            .max_frame_size(l.hard_max_message_bytes)
-            .on_upgrade(move |socket| run(self, socket, request))
+        ws.config(WsConfig {
+            max_message_size: l.hard_max_message_bytes,
+            max_frame_size: l.hard_max_message_bytes,
+            read_size: l.read_buffer,
+            write_buffer_size: l.write_buffer,
+        })
+        .on_upgrade(move |socket| run(self, socket, request))
     }
 }
 
@@ -275,7 +276,7 @@ impl<A: WsApp> Endpoint<A> {
 pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
     let endpoint = Endpoint::new(app, hub, limits);
     get(
-        move |ws: WebSocketUpgrade,
+        move |ws: WsUpgrade,
               Path(path): Path<HashMap<String, String>>,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
@@ -289,7 +290,7 @@ pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter 
 pub fn route_fixed<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
     let endpoint = Endpoint::new(app, hub, limits);
     get(
-        move |ws: WebSocketUpgrade,
+        move |ws: WsUpgrade,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
@@ -299,27 +300,45 @@ pub fn route_fixed<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodR
 }
 
 /// Writes everything queued in `outbox` to the socket, then flushes. Returns the close the
-/// outbox asks for, if any, or `Err` when the socket failed. `frames` is a reusable buffer.
+/// outbox asks for, if any, or `Err` when the socket failed. Frames are taken in batches of at
+/// most `write_buffer_size` bytes, each written before the next is taken.
 pub(crate) async fn write_outbox(
     socket: &mut WebSocket,
     outbox: &Outbox,
-    frames: &mut Vec<Frame>,
     counters: &AppCounters,
 ) -> Result<Option<CloseRequest>, ()> {
     if !outbox.has_frames() && !outbox.is_closing() {
         return Ok(None);
     }
-    let close = outbox.drain(frames);
-    for f in frames.drain(..) {
+    loop {
+        let (more, close) = queue_batch(socket, outbox, counters)?;
+        if more {
+            socket.write_queued().await.map_err(|_| ())?;
+        } else {
+            socket.flush().await.map_err(|_| ())?;
+            return Ok(close);
+        }
+    }
+}
+
+/// Moves one batch of frames from the outbox into the socket's output (no `await`, so the
+/// batch lives on the stack, not in the connection's task).
+fn queue_batch(
+    socket: &mut WebSocket,
+    outbox: &Outbox,
+    counters: &AppCounters,
+) -> Result<(bool, Option<CloseRequest>), ()> {
+    let mut batch: smallvec::SmallVec<[Frame; 16]> = smallvec::SmallVec::new();
+    let (more, close) = outbox.drain_batch(16, socket.write_buffer_size(), &mut batch);
+    for f in batch {
         counters.sent(f.len());
         let m = match f {
             Frame::Text(t) => Message::Text(t),
             Frame::Binary(b) => Message::Binary(b),
         };
-        socket.feed(m).await.map_err(|_| ())?;
+        socket.queue(m).map_err(|_| ())?;
     }
-    socket.flush().await.map_err(|_| ())?;
-    Ok(close)
+    Ok((more, close))
 }
 
 /// Sends a close frame and completes the closing handshake: reads (and discards) until the
@@ -327,6 +346,12 @@ pub(crate) async fn write_outbox(
 /// frame would reset a connection that still has unread input, and the client would see 1006
 /// instead of the code we sent.
 pub async fn close_gracefully(socket: &mut WebSocket, request: CloseRequest) {
+    // Boxed: it runs once, at the end of a connection, and inline its timer and futures would
+    // enlarge every connection's task for its whole life.
+    Box::pin(close_gracefully_inline(socket, request)).await
+}
+
+async fn close_gracefully_inline(socket: &mut WebSocket, request: CloseRequest) {
     let frame = CloseFrame {
         code: request.code,
         reason: request.reason.as_ref().into(),
@@ -487,11 +512,10 @@ async fn serve<A: WsApp>(
 ) -> (Option<CloseRequest>, Option<u16>) {
     let mut rate = RateLimit::new(limits);
     let mut last_heard = Instant::now();
-    let mut frames = Vec::new();
     let ticker = sleep(limits.ping_interval.min(limits.idle_timeout));
     tokio::pin!(ticker);
     loop {
-        match write_outbox(socket, &conn.outbox, &mut frames, &conn.counters).await {
+        match write_outbox(socket, &conn.outbox, &conn.counters).await {
             Ok(None) => {}
             Ok(Some(c)) => {
                 if c.code == CloseRequest::SLOW_CONSUMER.code {
@@ -508,9 +532,8 @@ async fn serve<A: WsApp>(
                 let msg = match msg {
                     Some(Ok(m)) => m,
                     Some(Err(e)) => {
-                        // tungstenite refuses frames over the hard limit: say so with 1009.
-                        let too_big = e.to_string().contains("too long") || e.to_string().contains("too big");
-                        if too_big {
+                        // Frames over the hard limit are refused: say so with 1009.
+                        if e.is_too_large() {
                             metrics().error("MESSAGE_TOO_LARGE");
                             return (Some(CloseRequest::new(1009, "message too large")), None);
                         }

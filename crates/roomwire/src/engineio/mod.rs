@@ -16,9 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Bytes as BodyBytes;
-use axum::extract::ws::{
-    rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade,
-};
+use axum::extract::ws::Message;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +24,6 @@ use axum::routing::any;
 use axum::Router;
 use bytes::Bytes;
 use dashmap::DashMap;
-use futures_util::StreamExt;
 use parking_lot::Mutex;
 use rand::RngCore;
 use tokio::sync::Notify;
@@ -34,6 +31,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::hub::{CloseRequest, Frame, Outbox};
 use crate::metrics::{metrics, AppCounters};
+use crate::ws::{WebSocket, WsConfig, WsRejection, WsUpgrade};
 use packet::Packet;
 
 /// Engine.IO settings (from `[socketio]`, or the conformance values).
@@ -106,9 +104,79 @@ impl CloseReason {
 /// that opened a session.
 #[derive(Debug, Clone, Default)]
 pub struct Handshake {
-    pub query: HashMap<String, String>,
+    pub query: QueryMap,
     pub authorization: Option<String>,
     pub remote: Option<SocketAddr>,
+}
+
+/// The query parameters of a request, kept for a connection's whole life in two small
+/// allocations (a `HashMap` of `String`s cost about 400 bytes for two parameters).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct QueryMap {
+    /// Every key and value, one after the other.
+    text: Box<str>,
+    /// Where each key and each value ends in `text`.
+    ends: Box<[u32]>,
+}
+
+impl QueryMap {
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The parameters, in the order they were given.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.ends.chunks_exact(2).scan(0usize, |start, e| {
+            let (k_end, v_end) = (e[0] as usize, e[1] as usize);
+            let pair = (&self.text[*start..k_end], &self.text[k_end..v_end]);
+            *start = v_end;
+            Some(pair)
+        })
+    }
+}
+
+/// Later values of a repeated key replace earlier ones, as in a map.
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for QueryMap {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut pairs: Vec<(K, V)> = Vec::new();
+        for (k, v) in iter {
+            match pairs.iter_mut().find(|(pk, _)| pk.as_ref() == k.as_ref()) {
+                Some(p) => p.1 = v,
+                None => pairs.push((k, v)),
+            }
+        }
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(pairs.len() * 2);
+        for (k, v) in &pairs {
+            text.push_str(k.as_ref());
+            ends.push(u32::try_from(text.len()).expect("a query under 4 GiB"));
+            text.push_str(v.as_ref());
+            ends.push(u32::try_from(text.len()).expect("a query under 4 GiB"));
+        }
+        QueryMap {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+}
+
+impl std::fmt::Debug for QueryMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 /// One decoded message from the client.
@@ -243,6 +311,14 @@ pub fn new_sid() -> Arc<str> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(bytes)
         .into()
+}
+
+/// How a WebSocket task begins.
+enum WsStart<C> {
+    /// A new session over WebSocket (the handshake is boxed: it is needed only to open).
+    New(Box<Handshake>),
+    /// The upgrade of a polling session.
+    Upgrade(Arc<Entry<C>>),
 }
 
 struct Entry<C> {
@@ -497,39 +573,55 @@ impl<A: EngineApp> EngineServer<A> {
 
     fn ws_upgrade(
         self: Arc<Self>,
-        ws: WebSocketUpgrade,
+        ws: WsUpgrade,
         sid: Option<String>,
         handshake: Handshake,
     ) -> Response {
-        let ws = ws
-            .read_buffer_size(self.config.ws_read_buffer)
-            .write_buffer_size(self.config.ws_write_buffer)
-            .max_write_buffer_size(self.config.max_payload.max(1 << 20) * 4)
-            .max_message_size(self.config.max_payload)
-            .max_frame_size(self.config.max_payload);
+        let ws = ws.config(WsConfig {
+            max_message_size: self.config.max_payload,
+            max_frame_size: self.config.max_payload,
+            read_size: self.config.ws_read_buffer,
+            write_buffer_size: self.config.ws_write_buffer,
+        });
         match sid {
-            None => ws.on_upgrade(move |socket| async move {
-                let entry = self.open(TRANSPORT_WEBSOCKET, handshake);
-                let open = self.handshake_body(&entry.session.sid, false);
-                let mut socket = socket;
-                if socket.send(Message::Text(open.into())).await.is_err() {
-                    entry.session.close(CloseReason::TransportError);
-                    self.finish(&entry).await;
-                    return;
-                }
-                self.clone().run_websocket(entry, socket).await;
-            }),
+            None => {
+                let start = WsStart::New(Box::new(handshake));
+                ws.on_upgrade(move |socket| self.run_websocket(start, socket))
+            }
             Some(sid) => {
                 let Some(entry) = self.sessions.get(sid.as_str()).map(|e| e.clone()) else {
                     return bad_request("unknown sid");
                 };
-                ws.on_upgrade(move |socket| self.upgrade(entry, socket))
+                ws.on_upgrade(move |socket| self.run_websocket(WsStart::Upgrade(entry), socket))
             }
         }
     }
 
-    /// Upgrade of a polling session: answer the probe, wait for `5`, then take over.
-    async fn upgrade(self: Arc<Self>, entry: Arc<Entry<A::Conn>>, mut socket: WebSocket) {
+    /// The opening of a WebSocket task: the Engine.IO handshake of a new session, or the
+    /// probe of an upgrade. Returns the session to serve, or `None` when it is over already.
+    async fn start_websocket(
+        &self,
+        start: WsStart<A::Conn>,
+        socket: &mut WebSocket,
+    ) -> Option<Arc<Entry<A::Conn>>> {
+        match start {
+            WsStart::New(handshake) => {
+                let entry = self.open(TRANSPORT_WEBSOCKET, *handshake);
+                let open = self.handshake_body(&entry.session.sid, false);
+                if socket.send(Message::Text(open.into())).await.is_err() {
+                    entry.session.close(CloseReason::TransportError);
+                    self.finish(&entry).await;
+                    return None;
+                }
+                Some(entry)
+            }
+            WsStart::Upgrade(entry) => self.upgrade(&entry, socket).await.then_some(entry),
+        }
+    }
+
+    /// Upgrade of a polling session: answer the probe, wait for `5`, then take over. Returns
+    /// whether the session now runs on this WebSocket.
+    async fn upgrade(&self, entry: &Entry<A::Conn>, socket: &mut WebSocket) -> bool {
         let session = &entry.session;
         if session
             .transport
@@ -544,7 +636,7 @@ impl<A: EngineApp> EngineServer<A> {
             // Already upgraded (or upgrading): this second WebSocket is refused, the first
             // keeps working.
             let _ = socket.send(Message::Close(None)).await;
-            return;
+            return false;
         }
         let deadline = Instant::now() + self.config.upgrade_timeout;
         let upgraded = loop {
@@ -574,7 +666,7 @@ impl<A: EngineApp> EngineServer<A> {
                 .transport
                 .store(TRANSPORT_POLLING, Ordering::Release);
             let _ = socket.send(Message::Close(None)).await;
-            return;
+            return false;
         }
         session
             .transport
@@ -582,26 +674,23 @@ impl<A: EngineApp> EngineServer<A> {
         session.heartbeat.notify_one();
         // A GET still pending learns that polling is over.
         session.outbox.wake();
-        self.run_websocket(entry, socket).await;
+        true
     }
 
     /// The one task of a WebSocket session: reads, writes, heartbeats.
-    async fn run_websocket(self: Arc<Self>, entry: Arc<Entry<A::Conn>>, mut socket: WebSocket) {
+    async fn run_websocket(self: Arc<Self>, start: WsStart<A::Conn>, mut socket: WebSocket) {
+        // Boxed: the opening's futures are short-lived; inline, their size would stay in the
+        // task of every connection for its whole life.
+        let Some(entry) = Box::pin(self.start_websocket(start, &mut socket)).await else {
+            return;
+        };
         let session = entry.session.clone();
-        let mut frames: Vec<Frame> = Vec::new();
         let mut awaiting_pong = false;
         let heartbeat = sleep(self.config.ping_interval);
         tokio::pin!(heartbeat);
         let close: Option<CloseRequest> = 'run: loop {
             // Write whatever is queued first, so a close request goes out after its frames.
-            match crate::rawws::write_outbox(
-                &mut socket,
-                &session.outbox,
-                &mut frames,
-                &self.counters,
-            )
-            .await
-            {
+            match crate::rawws::write_outbox(&mut socket, &session.outbox, &self.counters).await {
                 Ok(None) => {}
                 Ok(Some(c)) => break 'run Some(c),
                 Err(()) => {
@@ -705,7 +794,7 @@ async fn handle<A: EngineApp>(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<WsUpgrade, WsRejection>,
     body: BodyBytes,
 ) -> Response {
     if query.get("EIO").map(String::as_str) != Some("4") {
@@ -719,7 +808,7 @@ async fn handle<A: EngineApp>(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         remote: Some(remote),
-        query: query.clone(),
+        query: query.iter().collect(),
     };
     match (transport, &method) {
         (Some("websocket"), &Method::GET) => {
@@ -794,5 +883,44 @@ async fn handle<A: EngineApp>(
             }
         }
         _ => protocol_error(0, "Transport unknown"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueryMap;
+
+    #[test]
+    fn query_map_gets_iterates_and_keeps_the_last_of_a_repeated_key() {
+        let q: QueryMap = [
+            ("EIO", "4"),
+            ("transport", "websocket"),
+            ("token", "a"),
+            ("", ""),
+            ("token", "b"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(q.get("EIO"), Some("4"));
+        assert_eq!(q.get("transport"), Some("websocket"));
+        assert_eq!(q.get("token"), Some("b"));
+        assert_eq!(q.get(""), Some(""));
+        assert_eq!(q.get("sid"), None);
+        assert_eq!(q.len(), 4);
+        assert_eq!(
+            q.iter().collect::<Vec<_>>(),
+            vec![
+                ("EIO", "4"),
+                ("transport", "websocket"),
+                ("token", "b"),
+                ("", "")
+            ]
+        );
+        assert_eq!(
+            format!("{q:?}"),
+            r#"{"EIO": "4", "transport": "websocket", "token": "b", "": ""}"#
+        );
+        let empty = QueryMap::default();
+        assert!(empty.is_empty() && empty.get("x").is_none());
     }
 }

@@ -13,7 +13,9 @@ use crate::metrics::metrics;
 
 struct Member {
     outbox: Arc<Outbox>,
-    rooms: SmallVec<[RoomKey; 2]>,
+    /// Inline for three: a Socket.IO socket is in its namespace's everyone-room, its own id's
+    /// room and usually one more.
+    rooms: SmallVec<[RoomKey; 3]>,
 }
 
 /// Rooms map to their members' outboxes directly, so a broadcast touches each recipient's
@@ -46,20 +48,32 @@ impl LocalHub {
 
     pub fn join(&self, id: MemberId, room: RoomKey) {
         let outbox = {
-            let Some(mut member) = self.members.get_mut(&id) else {
+            let Some(member) = self.members.get(&id) else {
                 return;
             };
             if member.rooms.contains(&room) {
                 return;
             }
-            member.rooms.push(room.clone());
             member.outbox.clone()
         };
-        let mut entry = self.rooms.entry(room).or_insert_with(|| {
-            metrics().rooms.fetch_add(1, Ordering::Relaxed);
-            HashMap::new()
-        });
-        entry.insert(id, outbox);
+        // The member keeps the room's own key (one allocation per room, not per member).
+        let key = {
+            let mut entry = self.rooms.entry(room).or_insert_with(|| {
+                metrics().rooms.fetch_add(1, Ordering::Relaxed);
+                HashMap::new()
+            });
+            entry.insert(id, outbox);
+            entry.key().clone()
+        };
+        match self.members.get_mut(&id) {
+            Some(mut member) => {
+                if !member.rooms.contains(&key) {
+                    member.rooms.push(key);
+                }
+            }
+            // Removed meanwhile: do not leave it behind in the room.
+            None => self.remove_from_room(id, &key),
+        }
     }
 
     pub fn leave(&self, id: MemberId, room: &RoomKey) {

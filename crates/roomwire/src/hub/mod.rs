@@ -273,6 +273,25 @@ mod tests {
     }
 
     #[test]
+    fn members_of_a_room_share_its_key() {
+        let hub = Hub::in_memory();
+        let a = hub.register("/x", Arc::new(Outbox::new(8)));
+        let b = hub.register("/x", Arc::new(Outbox::new(8)));
+        hub.join(a, RoomKey::new("/x", "r"));
+        hub.join(b, RoomKey::new("/x", "r"));
+        let (ra, rb) = (hub.rooms_of(a), hub.rooms_of(b));
+        assert_eq!(ra.len(), 2);
+        for (x, y) in ra.iter().zip(&rb) {
+            assert_eq!(x, y);
+            assert!(Arc::ptr_eq(&x.0, &y.0), "one allocation per room");
+        }
+        // Joining twice changes nothing.
+        hub.join(a, RoomKey::new("/x", "r"));
+        assert_eq!(hub.rooms_of(a).len(), 2);
+        assert_eq!(hub.room_size(&RoomKey::new("/x", "r")), 2);
+    }
+
+    #[test]
     fn unregister_leaves_every_room() {
         let hub = Hub::in_memory();
         let a = Arc::new(Outbox::new(8));

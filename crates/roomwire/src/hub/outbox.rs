@@ -77,6 +77,16 @@ struct Queue {
     close: Option<CloseRequest>,
 }
 
+impl Queue {
+    /// An empty queue gives its memory back: most connections are idle most of the time,
+    /// and the next push allocates again.
+    fn release_if_empty(&mut self) {
+        if self.frames.is_empty() && self.frames.capacity() > 0 {
+            self.frames = VecDeque::new();
+        }
+    }
+}
+
 pub struct Outbox {
     queue: Mutex<Queue>,
     ready: Notify,
@@ -150,11 +160,33 @@ impl Outbox {
     pub fn drain(&self, into: &mut Vec<Frame>) -> Option<CloseRequest> {
         let mut q = self.queue.lock();
         into.extend(q.frames.drain(..));
-        if q.frames.capacity() > 64 {
-            // A burst grew the queue; give the memory back rather than keep it per connection.
-            q.frames.shrink_to(8);
-        }
+        q.release_if_empty();
         q.close.clone()
+    }
+
+    /// Moves frames into `into`, oldest first: at least one, then more while fewer than
+    /// `max_frames` were moved and they add up to less than `max_bytes`. Returns whether
+    /// frames remain and, once none remain, the close request, if any.
+    pub fn drain_batch(
+        &self,
+        max_frames: usize,
+        max_bytes: usize,
+        into: &mut impl Extend<Frame>,
+    ) -> (bool, Option<CloseRequest>) {
+        let mut q = self.queue.lock();
+        let (mut frames, mut bytes) = (0, 0);
+        while frames < max_frames.max(1) && (frames == 0 || bytes < max_bytes) {
+            let Some(f) = q.frames.pop_front() else { break };
+            frames += 1;
+            bytes += f.len();
+            into.extend(Some(f));
+        }
+        if q.frames.is_empty() {
+            q.release_if_empty();
+            (false, q.close.clone())
+        } else {
+            (true, None)
+        }
     }
 
     /// Moves at most `max_bytes` worth of frames (at least one) into `into`; used by polling,
@@ -170,6 +202,7 @@ impl Outbox {
             total += f.len();
             into.extend(q.frames.pop_front());
         }
+        q.release_if_empty();
         q.close.clone()
     }
 
@@ -217,6 +250,29 @@ mod tests {
         let mut v = Vec::new();
         o.drain(&mut v);
         assert_eq!(v, vec![Frame::text("a")]);
+    }
+
+    #[test]
+    fn drain_batch_respects_its_limits_and_gives_the_close_last() {
+        let o = Outbox::new(10);
+        for s in ["aaaa", "bbbb", "cccc", "dddd"] {
+            o.push(Frame::text(s));
+        }
+        o.close(CloseRequest::new(1000, "bye"));
+        let mut v = Vec::new();
+        // Byte limit: stops once 5 bytes are reached (two frames).
+        assert_eq!(o.drain_batch(10, 5, &mut v), (true, None));
+        assert_eq!(v.len(), 2);
+        // Frame limit.
+        assert_eq!(o.drain_batch(1, 1000, &mut v), (true, None));
+        assert_eq!(v.len(), 3);
+        // At least one frame even over the byte limit; the close comes with the last one.
+        assert_eq!(
+            o.drain_batch(10, 0, &mut v),
+            (false, Some(CloseRequest::new(1000, "bye")))
+        );
+        assert_eq!(v.len(), 4);
+        assert_eq!(o.queue.lock().frames.capacity(), 0, "memory given back");
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl ConnectRequest<'_> {
     pub fn token(&self) -> Option<&str> {
         crate::auth::find_token(
             self.auth,
-            self.handshake.query.get("token").map(String::as_str),
+            self.handshake.query.get("token"),
             self.handshake.authorization.as_deref(),
         )
     }
@@ -483,8 +483,8 @@ impl Connection {
             member,
             session: self.session.clone(),
             conn: Arc::downgrade(self),
-            identity,
-            auth,
+            identity: identity.map(Box::new),
+            auth: auth.map(Box::new),
             handshake: self.handshake.clone(),
             acks: Mutex::new(None),
             connected: AtomicBool::new(true),
@@ -584,10 +584,11 @@ pub struct Socket {
     pub member: MemberId,
     session: Arc<Session>,
     conn: Weak<Connection>,
-    /// Set by the namespace's connect hook.
-    pub identity: Option<Identity>,
+    /// Set by the namespace's connect hook. Boxed, as is `auth`: most sockets have neither,
+    /// and inline they would cost every socket their full size.
+    pub identity: Option<Box<Identity>>,
     /// The CONNECT payload.
-    pub auth: Option<Value>,
+    pub auth: Option<Box<Value>>,
     pub handshake: Arc<Handshake>,
     acks: Mutex<Option<Box<AckTable>>>,
     connected: AtomicBool,
