@@ -583,7 +583,7 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     let mut joined = opened.ok;
     let mut rate = s.fanout_start_rate;
     let mut steps: Vec<Step> = Vec::new();
-    let mut retried_at = f64::NAN;
+    let mut confirm = Confirm::default();
     for _ in 0..30 {
         joined += replenish(ctx, &rec, &mut tasks, joined).await;
         let members = (joined as u64).saturating_sub(Recorder::get(&rec.closed));
@@ -625,18 +625,11 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
             lost > 0 || step.new_disconnects > 0,
         );
         steps.push(step);
-        if !why.is_empty() {
-            let why = why.join(", ");
-            if retried_at != rate {
-                eprintln!("  ({why}: running this step again to confirm)");
-                retried_at = rate;
-                sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            eprintln!("  saturation: {why}");
-            break;
+        match confirm.next(rate, &why) {
+            Next::Double => rate *= 2.0,
+            Next::Again => sleep(Duration::from_secs(1)).await,
+            Next::Stop => break,
         }
-        rate *= 2.0;
     }
     // The saturation figure: the best step that lost nothing within the p99 limit, else the
     // best step at all.
@@ -806,6 +799,37 @@ fn stop_reasons(
     .collect()
 }
 
+/// What a doubling search does after a step.
+enum Next {
+    Double,
+    /// Run the same step once more: on a shared machine one step can be starved by unrelated
+    /// work, so a "stop" is believed only when it repeats.
+    Again,
+    Stop,
+}
+
+#[derive(Default)]
+struct Confirm {
+    retried_at: Option<f64>,
+}
+
+impl Confirm {
+    /// The decision after a step at `rate` that gave these stop reasons.
+    fn next(&mut self, rate: f64, why: &[&str]) -> Next {
+        if why.is_empty() {
+            return Next::Double;
+        }
+        let why = why.join(", ");
+        if self.retried_at != Some(rate) {
+            eprintln!("  ({why}: running this step again to confirm)");
+            self.retried_at = Some(rate);
+            return Next::Again;
+        }
+        eprintln!("  saturation: {why}");
+        Next::Stop
+    }
+}
+
 /// Runs every planned sender at `rate` messages per second for `duration` after `warmup`,
 /// drains, and measures the window after the warm-up.
 async fn load_step(
@@ -901,7 +925,7 @@ async fn steady_then_saturate(
 
     let mut steps: Vec<LoadStep> = Vec::new();
     let mut rate = base_rate * 2.0;
-    let mut retried_at = f64::NAN;
+    let mut confirm = Confirm::default();
     for _ in 0..20 {
         if senders(rec, opened) == 0 {
             break;
@@ -923,18 +947,11 @@ async fn steady_then_saturate(
             broken,
         );
         steps.push(step);
-        if !why.is_empty() {
-            let why = why.join(", ");
-            if retried_at != rate {
-                eprintln!("  ({why}: running this step again to confirm)");
-                retried_at = rate;
-                sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            eprintln!("  saturation: {why}");
-            break;
+        match confirm.next(rate, &why) {
+            Next::Double => rate *= 2.0,
+            Next::Again => sleep(Duration::from_secs(1)).await,
+            Next::Stop => break,
         }
-        rate *= 2.0;
     }
     // Sustained: nothing lost, nobody disconnected, p99 within the limit.
     let lossless =
@@ -1077,5 +1094,37 @@ pub fn applies(scenario: &str, kind: ServerKind) -> bool {
     match scenario {
         "signalling" => kind.speaks_signal(),
         _ => kind.speaks_socketio(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_goes_on_while_deliveries_grow_within_limits() {
+        assert!(stop_reasons(1000.0, 1000.0, 500.0, 10.0, 1000.0, false).is_empty());
+        assert_eq!(
+            stop_reasons(700.0, 1000.0, 500.0, 10.0, 1000.0, false),
+            ["below 80% of offered"]
+        );
+        assert_eq!(
+            stop_reasons(1000.0, 1000.0, 990.0, 10.0, 1000.0, false),
+            ["no growth"]
+        );
+        assert_eq!(
+            stop_reasons(1000.0, 1000.0, 500.0, 1500.0, 1000.0, true),
+            ["p99 over limit", "lost deliveries"]
+        );
+    }
+
+    #[test]
+    fn a_stop_is_believed_only_when_the_step_repeats_it() {
+        let mut c = Confirm::default();
+        assert!(matches!(c.next(10.0, &[]), Next::Double));
+        assert!(matches!(c.next(20.0, &["no growth"]), Next::Again));
+        assert!(matches!(c.next(20.0, &[]), Next::Double));
+        assert!(matches!(c.next(40.0, &["no growth"]), Next::Again));
+        assert!(matches!(c.next(40.0, &["no growth"]), Next::Stop));
     }
 }
