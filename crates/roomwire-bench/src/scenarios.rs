@@ -464,9 +464,12 @@ async fn connect(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     Ok(tasks)
 }
 
-/// One publisher phase against the fan-out room; returns what was measured.
+/// What one load step measured (a publisher phase of fanout, or a burst of every planned
+/// sender of rooms and signalling).
 struct Step {
+    /// Messages per second each sender was asked to send.
     rate: f64,
+    /// Deliveries per second the step asked for (senders x rate x recipients).
     offered: f64,
     throughput: f64,
     expected: u64,
@@ -598,7 +601,7 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
             &pad,
         )
         .await?;
-        let lost = step.expected.saturating_sub(step.got);
+        let lost = step.lost();
         eprintln!(
             "  {:>8.0} msg/s x {members} -> {:>9.0} deliveries/s (offered {:>9.0}), p99 {:>7.2} ms, \
              lost {lost}, cpu: server {:>3.0}%, generator {:>3.0}%, other {:>3.0}%",
@@ -633,8 +636,7 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     }
     // The saturation figure: the best step that lost nothing within the p99 limit, else the
     // best step at all.
-    let lossless =
-        |st: &&Step| st.got >= st.expected && st.new_disconnects == 0 && st.p99 <= s.max_p99_ms;
+    let lossless = |st: &&Step| st.sustained(s.max_p99_ms);
     let best = steps
         .iter()
         .filter(lossless)
@@ -751,29 +753,15 @@ async fn replenish(ctx: &Ctx<'_>, rec: &Arc<Recorder>, tasks: &mut Tasks, joined
     again.ok
 }
 
-/// What one burst of every planned sender measured.
-struct LoadStep {
-    /// Messages per second each sender was asked to send.
-    rate: f64,
-    /// Deliveries per second the plan asks for (senders x rate x recipients).
-    nominal: f64,
-    throughput: f64,
-    expected: u64,
-    got: u64,
-    p50: f64,
-    p99: f64,
-    p999: f64,
-    server_cpu: f64,
-    server_cpu_ns: u64,
-    gen_cpu: f64,
-    other_cpu: f64,
-    lag: f64,
-    new_disconnects: u64,
-}
-
-impl LoadStep {
+impl Step {
     fn lost(&self) -> u64 {
         self.expected.saturating_sub(self.got)
+    }
+
+    /// Whether the step's rate was sustained: nothing lost, nobody disconnected, p99 within
+    /// the limit.
+    fn sustained(&self, max_p99_ms: f64) -> bool {
+        self.lost() == 0 && self.new_disconnects == 0 && self.p99 <= max_p99_ms
     }
 }
 
@@ -838,8 +826,8 @@ async fn load_step(
     go: &watch::Sender<Option<sio::Burst>>,
     rate: f64,
     duration: Duration,
-    nominal: f64,
-) -> anyhow::Result<LoadStep> {
+    offered: f64,
+) -> anyhow::Result<Step> {
     let pid = ctx.server.pid;
     let warmup = ctx.sizes.warmup;
     let closed_before = Recorder::get(&rec.closed);
@@ -866,9 +854,9 @@ async fn load_step(
     let expected = Recorder::get(&rec.expected_in_window);
     let secs = (to - from) as f64 / 1e9;
     let q = |p| rec.latency_ms(p).unwrap_or(f64::NAN);
-    Ok(LoadStep {
+    Ok(Step {
         rate,
-        nominal,
+        offered,
         throughput: got as f64 / secs,
         expected,
         got,
@@ -884,14 +872,14 @@ async fn load_step(
     })
 }
 
-fn print_step(label: &str, st: &LoadStep) {
+fn print_step(label: &str, st: &Step) {
     eprintln!(
         "  {label} {:>6.1} msg/s each -> {:>9.0} deliveries/s (asked {:>9.0}), p50 {:.2} ms, \
          p99 {:.2} ms, lost {}, cpu: server {:.0}%, generator {:.0}%, other {:.0}%; \
          generator timer lag p99 {:.2} ms",
         st.rate,
         st.throughput,
-        st.nominal,
+        st.offered,
         st.p50,
         st.p99,
         st.lost(),
@@ -919,18 +907,18 @@ async fn steady_then_saturate(
     let s = ctx.sizes.clone();
     let senders =
         |rec: &Recorder, opened: usize| opened.saturating_sub(Recorder::get(&rec.closed) as usize);
-    let nominal = |rate: f64| senders(rec, opened) as f64 * rate * deliveries_per_message;
-    let fixed = load_step(ctx, rec, go, base_rate, duration, nominal(base_rate)).await?;
+    let offered = |rate: f64| senders(rec, opened) as f64 * rate * deliveries_per_message;
+    let fixed = load_step(ctx, rec, go, base_rate, duration, offered(base_rate)).await?;
     print_step("fixed", &fixed);
 
-    let mut steps: Vec<LoadStep> = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
     let mut rate = base_rate * 2.0;
     let mut confirm = Confirm::default();
     for _ in 0..20 {
         if senders(rec, opened) == 0 {
             break;
         }
-        let step = load_step(ctx, rec, go, rate, s.search_step, nominal(rate)).await?;
+        let step = load_step(ctx, rec, go, rate, s.search_step, offered(rate)).await?;
         print_step("search", &step);
         let best_below = steps
             .iter()
@@ -940,7 +928,7 @@ async fn steady_then_saturate(
         let broken = step.lost() > 0 || step.new_disconnects > 0;
         let why = stop_reasons(
             step.throughput,
-            step.nominal,
+            step.offered,
             best_below,
             step.p99,
             s.max_p99_ms,
@@ -953,9 +941,7 @@ async fn steady_then_saturate(
             Next::Stop => break,
         }
     }
-    // Sustained: nothing lost, nobody disconnected, p99 within the limit.
-    let lossless =
-        |st: &&LoadStep| st.lost() == 0 && st.new_disconnects == 0 && st.p99 <= s.max_p99_ms;
+    let lossless = |st: &&Step| st.sustained(s.max_p99_ms);
     let best = steps
         .iter()
         .chain(std::iter::once(&fixed))
