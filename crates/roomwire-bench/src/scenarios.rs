@@ -634,19 +634,14 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
             Next::Stop => break,
         }
     }
-    // The saturation figure: the best step that lost nothing within the p99 limit, else the
-    // best step at all.
-    let lossless = |st: &&Step| st.sustained(s.max_p99_ms);
-    let best = steps
-        .iter()
-        .filter(lossless)
-        .max_by(|a, b| a.throughput.total_cmp(&b.throughput))
+    // The saturation figure: the best sustained step, else the best step at all.
+    let best = best_sustained(&steps, s.max_p99_ms)
         .or_else(|| {
             steps
                 .iter()
                 .max_by(|a, b| a.throughput.total_cmp(&b.throughput))
-        });
-    let best = best.context("no fan-out step completed")?;
+        })
+        .context("no fan-out step completed")?;
     // Let the server and the members settle after the overload step.
     sleep(Duration::from_secs(1)).await;
     let lost_members = Recorder::get(&rec.closed) as usize;
@@ -785,6 +780,14 @@ fn stop_reasons(
     .filter(|(b, _)| *b)
     .map(|(_, w)| w)
     .collect()
+}
+
+/// The step with the most deliveries among those that were sustained.
+fn best_sustained(steps: &[Step], max_p99_ms: f64) -> Option<&Step> {
+    steps
+        .iter()
+        .filter(|st| st.sustained(max_p99_ms))
+        .max_by(|a, b| a.throughput.total_cmp(&b.throughput))
 }
 
 /// What a doubling search does after a step.
@@ -941,12 +944,9 @@ async fn steady_then_saturate(
             Next::Stop => break,
         }
     }
-    let lossless = |st: &&Step| st.sustained(s.max_p99_ms);
-    let best = steps
-        .iter()
-        .chain(std::iter::once(&fixed))
-        .filter(lossless)
-        .max_by(|a, b| a.throughput.total_cmp(&b.throughput))
+    // The search starts above the fixed rate; the fixed run stands when no step beat it.
+    let best = best_sustained(&steps, s.max_p99_ms)
+        .filter(|b| b.throughput > fixed.throughput)
         .unwrap_or(&fixed);
     ctx.row("deliveries_per_sec", best.throughput);
     ctx.row("saturation_rate", best.rate);
