@@ -166,7 +166,22 @@ pub struct Member {
     pub added_at: i64,
 }
 
+/// A member row with the user's stored name and email, for [`Member::from_row`].
+const MEMBER_SELECT: &str = "SELECT m.user_id, m.role, m.added_at, u.name, u.email
+     FROM sg_group_members m LEFT JOIN sg_users u ON u.id = m.user_id";
+
 impl Member {
+    fn from_row(r: &AnyRow) -> DbResult<Member> {
+        let user_id: String = r.try_get("user_id")?;
+        let role: String = r.try_get("role")?;
+        Ok(Member {
+            user_name: display(&user_id, r.try_get("name")?, r.try_get("email")?),
+            role: GroupRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+            added_at: r.try_get("added_at")?,
+            user_id,
+        })
+    }
+
     pub fn json(&self) -> Value {
         json!({
             "userId": self.user_id,
@@ -457,26 +472,27 @@ impl Repo {
     }
 
     pub async fn members(&self, group_id: &str) -> DbResult<Vec<Member>> {
-        sqlx::query(
-            "SELECT m.user_id, m.role, m.added_at, u.name, u.email
-             FROM sg_group_members m LEFT JOIN sg_users u ON u.id = m.user_id
-             WHERE m.group_id = $1 ORDER BY m.added_at, m.user_id",
-        )
+        sqlx::query(&format!(
+            "{MEMBER_SELECT} WHERE m.group_id = $1 ORDER BY m.added_at, m.user_id"
+        ))
         .bind(group_id)
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(|r| {
-            let user_id: String = r.try_get("user_id")?;
-            let role: String = r.try_get("role")?;
-            Ok(Member {
-                user_name: display(&user_id, r.try_get("name")?, r.try_get("email")?),
-                role: GroupRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
-                added_at: r.try_get("added_at")?,
-                user_id,
-            })
-        })
+        .map(Member::from_row)
         .collect()
+    }
+
+    pub async fn member(&self, group_id: &str, user_id: &str) -> DbResult<Option<Member>> {
+        sqlx::query(&format!(
+            "{MEMBER_SELECT} WHERE m.group_id = $1 AND m.user_id = $2"
+        ))
+        .bind(group_id)
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|r| Member::from_row(&r))
+        .transpose()
     }
 
     pub async fn role(&self, group_id: &str, user_id: &str) -> DbResult<Option<GroupRole>> {
@@ -743,14 +759,19 @@ impl Repo {
         .await?
         .rows_affected()
             == 1;
-        let at: i64 = sqlx::query_scalar(
+        let at = self.joined_at(session_id, user_id).await?.unwrap_or(now);
+        Ok((at, inserted))
+    }
+
+    /// When the user marked attendance in the session, if they did.
+    pub async fn joined_at(&self, session_id: &str, user_id: &str) -> DbResult<Option<i64>> {
+        sqlx::query_scalar(
             "SELECT joined_at FROM sg_attendance WHERE session_id = $1 AND user_id = $2",
         )
         .bind(session_id)
         .bind(user_id)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((at, inserted))
+        .fetch_optional(self.pool())
+        .await
     }
 
     /// Users who marked attendance and are still members of the group, sorted.

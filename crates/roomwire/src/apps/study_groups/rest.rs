@@ -397,10 +397,10 @@ async fn put_member(
     if !changed {
         return Err(conflict("the group must keep at least one OWNER"));
     }
-    let members = app.repo.members(&group_id).await?;
-    let member = members
-        .iter()
-        .find(|m| m.user_id == body.user_id)
+    let member = app
+        .repo
+        .member(&group_id, &body.user_id)
+        .await?
         .map(|m| m.json())
         .unwrap_or(Value::Null);
     let status = if created {
@@ -710,9 +710,10 @@ async fn advance_round(
     if let Some(gate) = to.gate() {
         app.check_gate(&session, &round, to, gate).await?;
     }
+    let now = roomwire_store::now_ms();
     if !app
         .repo
-        .advance_round(&round.id, round.status, to, roomwire_store::now_ms())
+        .advance_round(&round.id, round.status, to, now)
         .await?
     {
         return Err(conflict(format!(
@@ -732,7 +733,11 @@ async fn advance_round(
             ("advancedBy", caller.id.clone().into()),
         ]),
     );
-    let round = app.round_of(&session, &index).await?;
+    let round = Round {
+        status: to,
+        updated_at: now,
+        ..round
+    };
     ok(StatusCode::OK, round.json())
 }
 
@@ -815,9 +820,8 @@ async fn update_prompt(
         return Err(bad_request("the session is finished"));
     }
     let prompt = clean_text(&body.prompt, "prompt", app.config.max_prompt_length)?;
-    app.repo
-        .set_prompt(&round.id, &prompt, roomwire_store::now_ms())
-        .await?;
+    let now = roomwire_store::now_ms();
+    app.repo.set_prompt(&round.id, &prompt, now).await?;
     app.emit_to_session(
         &session_id,
         "prompt.updated",
@@ -825,11 +829,15 @@ async fn update_prompt(
             ("sessionId", session_id.clone().into()),
             ("roundId", round.id.clone().into()),
             ("roundIndex", round.round_index.into()),
-            ("prompt", prompt.into()),
+            ("prompt", prompt.clone().into()),
             ("updatedBy", caller.id.clone().into()),
         ]),
     );
-    let round = app.round_of(&session, &index).await?;
+    let round = Round {
+        prompt,
+        updated_at: now,
+        ..round
+    };
     ok(StatusCode::OK, round.json())
 }
 
@@ -891,12 +899,7 @@ async fn post_event(
             session.status.as_str()
         )));
     }
-    if !app
-        .repo
-        .attendance(&session_id)
-        .await?
-        .contains_key(&caller.id)
-    {
+    if app.repo.joined_at(&session_id, &caller.id).await?.is_none() {
         return Err(forbidden(
             "mark your attendance first (POST /group-sessions/:sessionId/join)",
         ));
