@@ -546,6 +546,18 @@ export class Inbox {
     return -1;
   }
 
+  /** Assert none of `events` (whose data satisfies `pred`, when given) arrived since `mark`. */
+  none(mark, events, what = '', pred = undefined) {
+    const names = Array.isArray(events) ? events : [events];
+    const bad = this.since(mark).filter((m) => names.includes(m.event) && (!pred || pred(m.data ?? {})));
+    assert.equal(
+      bad.length,
+      0,
+      `${this.label} should not have received ${names.join('/')}${what ? ` (${what})` : ''}; got:\n    ` +
+        bad.map((m) => `${m.event} ${JSON.stringify(m.data)}`).join('\n    '),
+    );
+  }
+
   /** A note on why no more messages may come (e.g. the connection closed), or ''. */
   whyStalled() {
     return '';

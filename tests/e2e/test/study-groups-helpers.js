@@ -455,18 +455,6 @@ export class SgClient extends Inbox {
     return data;
   }
 
-  /** Assert none of `events` (matching `pred`) arrived since `mark`. */
-  none(mark, events, what = '', pred = undefined) {
-    const names = Array.isArray(events) ? events : [events];
-    const bad = this.since(mark).filter((m) => names.includes(m.event) && (!pred || pred(m.data ?? {})));
-    assert.equal(
-      bad.length,
-      0,
-      `${this.label} should not have received ${names.join('/')}${what ? ` (${what})` : ''}; got:\n    ` +
-        bad.map((m) => `${m.event} ${JSON.stringify(m.data)}`).join('\n    '),
-    );
-  }
-
   /** Assert nothing at all arrived since `mark`. */
   quiet(mark, what = '') {
     const got = this.since(mark);
