@@ -483,6 +483,8 @@ struct Step {
     other_cpu: f64,
     /// The generator's timer lag p99 (ms) while sending.
     lag: f64,
+    /// How late the fan-out publisher's messages left, p99 (ms); load steps have no publisher.
+    send_lag: Option<f64>,
     new_disconnects: u64,
 }
 
@@ -517,7 +519,7 @@ async fn fanout_phase(
         })
         .await
         .map_err(|_| anyhow::anyhow!("publisher gone"))?;
-    let _sent = done_rx.await.context("publisher gone")?;
+    let sent = done_rx.await.context("publisher gone")?;
     let lag = probe.stop();
     drain(
         rec,
@@ -546,14 +548,13 @@ async fn fanout_phase(
         gen_cpu: gen.percent(),
         other_cpu: machine.read().2,
         lag,
+        send_lag: Some(sent.send_lag_p99_ms),
         new_disconnects: Recorder::get(&rec.closed) - closed_before,
     })
 }
 
 async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     let s = ctx.sizes.clone();
-    // Members receive up to millions of messages a second between them: 64 KiB reads.
-    ctx.net = Arc::new(ctx.net.with_read_buffer(64 * 1024));
     let pid = ctx.server.pid;
     let rec = Arc::new(Recorder::new());
     let pad = ctx.pad();
@@ -569,15 +570,9 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     if opened.ok == 0 {
         bail!("no member joined");
     }
-    let publisher = sio::open_and_join(&ctx.net, None)
+    let phases = sio::spawn_publisher(ctx.net.clone(), rec.clone())
         .await
         .context("publisher")?;
-    let (phases, phases_rx) = mpsc::channel(1);
-    tasks.0.push(tokio::spawn(sio::publisher(
-        publisher,
-        rec.clone(),
-        phases_rx,
-    )));
     sleep(Duration::from_millis(500)).await;
 
     // Saturation search: double the publish rate until deliveries stop growing. A step that
@@ -665,8 +660,16 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     eprintln!(
         "  latency at {:.0} msg/s x {members} ({:.0} deliveries/s): p50 {:.2} ms, p99 {:.2} ms, \
          p99.9 {:.2} ms, lost {lost}, server cpu {:.0}%, generator cpu {:.0}%, \
-         generator timer lag p99 {:.2} ms",
-        lat.rate, lat.throughput, lat.p50, lat.p99, lat.p999, lat.server_cpu, lat.gen_cpu, lat.lag
+         generator timer lag p99 {:.2} ms, publisher send lag p99 {:.2} ms",
+        lat.rate,
+        lat.throughput,
+        lat.p50,
+        lat.p99,
+        lat.p999,
+        lat.server_cpu,
+        lat.gen_cpu,
+        lat.lag,
+        lat.send_lag.unwrap_or(f64::NAN)
     );
     // Latency at one rate for every server.
     let common_rate = (s.fanout_common_deliveries / members.max(1) as f64).max(1.0);
@@ -711,6 +714,10 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     ctx.row("latency_rate", lat.rate);
     ctx.row("common_rate", common.rate);
     ctx.row("generator_timer_lag_p99_ms", lat.lag);
+    ctx.row(
+        "publisher_send_lag_p99_ms",
+        lat.send_lag.unwrap_or(f64::NAN),
+    );
     ctx.row(
         "lost_deliveries",
         (lost + common.expected.saturating_sub(common.got)) as f64,
@@ -871,6 +878,7 @@ async fn load_step(
         gen_cpu,
         other_cpu,
         lag,
+        send_lag: None,
         new_disconnects: Recorder::get(&rec.closed) - closed_before,
     })
 }

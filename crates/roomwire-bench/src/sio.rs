@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::{instant_at, now_ns};
+use crate::hist::Histogram;
 use crate::net::{Net, Ws};
 use crate::record::Recorder;
 
@@ -460,8 +461,58 @@ pub struct Phase {
     pub room: Arc<str>,
     pub recipients: u64,
     pub pad: Arc<str>,
-    /// Answers the number of messages sent.
-    pub done: oneshot::Sender<u64>,
+    /// Answers what the phase sent.
+    pub done: oneshot::Sender<PhaseSent>,
+}
+
+/// What a publisher phase sent, and how punctual it was.
+pub struct PhaseSent {
+    pub messages: u64,
+    /// p99 of how late a message left after the time its rate gave it (ms): how far the
+    /// publisher's own pacing strayed from the rate asked.
+    pub send_lag_p99_ms: f64,
+}
+
+/// Opens a publisher connection on a thread of its own, with a single-threaded runtime, and
+/// runs [`publisher`] there; returns the channel that feeds it phases. On the generator's
+/// shared runtime the publisher's 1 ms tick waited behind a thousand member tasks (up to 30 ms
+/// under load), and every message it owed then left in one burst: the server was measured
+/// against a burstier load than the rate said. Dropping the sender ends the publisher and its
+/// thread.
+pub async fn spawn_publisher(
+    net: Arc<Net>,
+    rec: Arc<Recorder>,
+) -> anyhow::Result<mpsc::Sender<Phase>> {
+    let (phases, phases_rx) = mpsc::channel(1);
+    let (opened_tx, opened_rx) = oneshot::channel::<anyhow::Result<()>>();
+    std::thread::Builder::new()
+        .name("publisher".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e.into()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match open_and_join(&net, None).await {
+                    Ok(conn) => {
+                        let _ = opened_tx.send(Ok(()));
+                        publisher(conn, rec, phases_rx).await;
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .context("publisher thread")?;
+    opened_rx.await.context("publisher thread ended")??;
+    Ok(phases)
 }
 
 /// A publisher connection: sends the phases it is given (paced on a 1 ms tick, several
@@ -480,6 +531,7 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
                 let room_json = serde_json::to_string(&*phase.room).expect("string");
                 let start_ns = now_ns();
                 let end = instant_at(start_ns) + phase.duration;
+                let lateness = Histogram::new();
                 let mut sent = 0u64;
                 let mut failed = false;
                 let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -487,10 +539,14 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
                 loop {
                     tick.tick().await;
                     let now = Instant::now();
-                    let elapsed = (now_ns() - start_ns) as f64 / 1e9;
+                    let elapsed_ns = now_ns() - start_ns;
+                    let elapsed = elapsed_ns as f64 / 1e9;
                     let due = ((elapsed.min(phase.duration.as_secs_f64()) * phase.rate) as u64)
                         .max(1);
                     if due > sent {
+                        // The first message owed was due at sent / rate.
+                        let due_at_ns = (sent as f64 / phase.rate * 1e9) as u64;
+                        lateness.record(elapsed_ns.saturating_sub(due_at_ns));
                         for _ in sent..due {
                             let t = now_ns();
                             let text = encode_event(
@@ -513,7 +569,10 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
                         break;
                     }
                 }
-                let _ = phase.done.send(sent);
+                let _ = phase.done.send(PhaseSent {
+                    messages: sent,
+                    send_lag_p99_ms: lateness.quantile_ms(0.99).unwrap_or(f64::NAN),
+                });
                 if failed {
                     break;
                 }
