@@ -163,6 +163,12 @@ pub struct SocketIoConfig {
     pub ack_timeout_ms: u64,
     /// Frames queued for one client before it is considered too slow and disconnected.
     pub outbox_limit: u64,
+    /// Text messages (Socket.IO packets) read from one client per second, sustained. A client
+    /// that sends faster is read more slowly: nothing is dropped, its own messages wait (TCP
+    /// pushes back on it), and no other connection is affected. 0: no limit.
+    pub messages_per_second: u64,
+    /// Messages a client may send back to back before `messages_per_second` applies.
+    pub message_burst: u64,
     /// Allow the long-polling transport.
     pub allow_polling: bool,
     /// Allow the WebSocket transport.
@@ -261,6 +267,8 @@ impl Default for SocketIoConfig {
             max_attachments: 16,
             ack_timeout_ms: 10_000,
             outbox_limit: 1024,
+            messages_per_second: 100,
+            message_burst: 200,
             allow_polling: true,
             allow_websocket: true,
         }

@@ -201,6 +201,9 @@ fn bench_config(port: u16) -> Config {
     config.websocket.messages_per_second = 1_000_000;
     config.websocket.burst = 1_000_000;
     config.websocket.flood_close_factor = 1_000;
+    // The same for Socket.IO's per-connection rate (100 msg/s): the fan-out publisher sends
+    // thousands a second, and the peers have no such limit.
+    config.socketio.messages_per_second = 0;
     // Idle benchmark connections must not be closed for silence while they are held.
     config.websocket.idle_timeout_seconds = 3_600;
     // Everything else (Socket.IO timings, outbox limits, buffer sizes) stays at the defaults.

@@ -46,6 +46,10 @@ pub struct EngineConfig {
     pub upgrade_timeout: Duration,
     pub ws_read_buffer: usize,
     pub ws_write_buffer: usize,
+    /// Text messages read from one client per second, sustained; 0: no limit.
+    pub messages_per_second: u64,
+    /// Text messages a client may send back to back before the rate applies.
+    pub message_burst: u64,
 }
 
 impl EngineConfig {
@@ -60,6 +64,8 @@ impl EngineConfig {
             upgrade_timeout: Duration::from_secs(10),
             ws_read_buffer: c.websocket.read_buffer_bytes as usize,
             ws_write_buffer: c.websocket.write_buffer_bytes as usize,
+            messages_per_second: c.socketio.messages_per_second,
+            message_burst: c.socketio.message_burst,
         }
     }
 }
@@ -223,6 +229,9 @@ pub struct Session {
     /// no ping is outstanding). Lets a request find a dead session dead even if it arrives in
     /// the same instant as the timer that would close it.
     pong_due_us: AtomicU64,
+    /// The per-connection rate limit's theoretical arrival time of the next message
+    /// (microseconds since [`clock_base`]; see [`Session::throttle`]).
+    throttle_tat_us: AtomicU64,
 }
 
 impl Session {
@@ -239,7 +248,25 @@ impl Session {
             reason: Mutex::new(None),
             heartbeat: Notify::new(),
             pong_due_us: AtomicU64::new(0),
+            throttle_tat_us: AtomicU64::new(0),
         }
+    }
+
+    /// Admits one text message under the per-connection rate limit and says how long to wait
+    /// before reading on (zero while the client keeps to the rate or has burst left). A
+    /// generic cell rate algorithm: one timestamp per session, no timer. Each session has one
+    /// reader at a time (its WebSocket task, or one polling POST), so load-then-store is safe.
+    fn throttle(&self, config: &EngineConfig) -> Duration {
+        if config.messages_per_second == 0 {
+            return Duration::ZERO;
+        }
+        let interval = 1_000_000 / config.messages_per_second.max(1);
+        let tolerance = interval * config.message_burst.saturating_sub(1);
+        let now = now_us();
+        let tat = self.throttle_tat_us.load(Ordering::Relaxed).max(now);
+        self.throttle_tat_us
+            .store(tat + interval.max(1), Ordering::Relaxed);
+        Duration::from_micros(tat.saturating_sub(now + tolerance))
     }
 
     /// Closes the session: whatever is queued is still sent, then the transport closes.
@@ -286,16 +313,19 @@ impl Session {
 
     fn pong_overdue(&self) -> bool {
         let due = self.pong_due_us.load(Ordering::Acquire);
-        due != 0
-            && Instant::now()
-                .saturating_duration_since(clock_base())
-                .as_micros() as u64
-                >= due
+        due != 0 && now_us() >= due
     }
 
     fn reason(&self) -> CloseReason {
         self.reason.lock().unwrap_or(CloseReason::TransportClose)
     }
+}
+
+/// Microseconds since [`clock_base`].
+fn now_us() -> u64 {
+    Instant::now()
+        .saturating_duration_since(clock_base())
+        .as_micros() as u64
 }
 
 fn clock_base() -> Instant {
@@ -412,7 +442,16 @@ impl<A: EngineApp> EngineServer<A> {
     async fn on_packet(&self, entry: &Entry<A::Conn>, packet: Packet<'_>) -> bool {
         let session = &entry.session;
         let result = match packet {
-            Packet::Message(text) => entry.conn.on_message(Incoming::Text(text)).await,
+            Packet::Message(text) => {
+                let wait = session.throttle(&self.config);
+                if !wait.is_zero() {
+                    crate::metrics::metrics()
+                        .throttled_messages
+                        .fetch_add(1, Ordering::Relaxed);
+                    sleep(wait).await;
+                }
+                entry.conn.on_message(Incoming::Text(text)).await
+            }
             Packet::BinaryMessage(bytes) => entry.conn.on_message(Incoming::Binary(bytes)).await,
             Packet::Pong(_) => {
                 session.pong_due_us.store(0, Ordering::Release);
@@ -888,7 +927,37 @@ async fn handle<A: EngineApp>(
 
 #[cfg(test)]
 mod tests {
-    use super::QueryMap;
+    use super::{EngineConfig, QueryMap, Session, TRANSPORT_WEBSOCKET};
+    use std::time::Duration;
+
+    fn rate_limited(messages_per_second: u64, message_burst: u64) -> EngineConfig {
+        EngineConfig {
+            messages_per_second,
+            message_burst,
+            ..EngineConfig::from_config(&crate::config::Config::default())
+        }
+    }
+
+    #[test]
+    fn throttle_lets_a_burst_through_then_paces_at_the_rate() {
+        let config = rate_limited(100, 3);
+        let session = Session::new(16, TRANSPORT_WEBSOCKET);
+        let waits: Vec<Duration> = (0..5).map(|_| session.throttle(&config)).collect();
+        assert!(waits[..3].iter().all(|w| w.is_zero()), "{waits:?}");
+        // 10 ms apart after the burst (less the microseconds this loop took).
+        assert!(waits[3] > Duration::from_millis(9) && waits[3] <= Duration::from_millis(10));
+        assert!(waits[4] > Duration::from_millis(19) && waits[4] <= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn throttle_is_off_at_zero_and_a_burst_of_zero_means_one() {
+        let session = Session::new(16, TRANSPORT_WEBSOCKET);
+        assert!((0..1000).all(|_| session.throttle(&rate_limited(0, 0)).is_zero()));
+        let session = Session::new(16, TRANSPORT_WEBSOCKET);
+        let config = rate_limited(10, 0);
+        assert!(session.throttle(&config).is_zero());
+        assert!(session.throttle(&config) > Duration::from_millis(99));
+    }
 
     #[test]
     fn query_map_gets_iterates_and_keeps_the_last_of_a_repeated_key() {
