@@ -55,13 +55,10 @@ impl Net {
     pub async fn ws(&self, path_and_query: &str) -> anyhow::Result<Ws> {
         let stream = self.tcp().await?;
         let url = format!("ws://{}{}", self.server, path_and_query);
-        let (ws, _response) = tokio_tungstenite::client_async_with_config(
-            url,
-            stream,
-            Some(ws_config()),
-        )
-        .await
-        .context("WebSocket upgrade")?;
+        let (ws, _response) =
+            tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
+                .await
+                .context("WebSocket upgrade")?;
         Ok(ws)
     }
 }

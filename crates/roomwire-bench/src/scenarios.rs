@@ -597,17 +597,7 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
         )
         .await?;
         let lost = step.lost();
-        eprintln!(
-            "  {:>8.0} msg/s x {members} -> {:>9.0} deliveries/s (offered {:>9.0}), p99 {:>7.2} ms, \
-             lost {lost}, cpu: server {:>3.0}%, generator {:>3.0}%, other {:>3.0}%",
-            step.rate,
-            step.throughput,
-            step.offered,
-            step.p99,
-            step.server_cpu,
-            step.gen_cpu,
-            step.other_cpu
-        );
+        print_fanout_step("search", members, &step);
         // The best of the lower rates (a confirming re-run does not compare with itself).
         let prev_tp = steps
             .iter()
@@ -627,6 +617,27 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
             Next::Double => rate *= 2.0,
             Next::Again => sleep(Duration::from_secs(1)).await,
             Next::Stop => break,
+        }
+    }
+    if let Some(mut bisect) = Bisect::after(&steps, rate, s.max_p99_ms) {
+        while let Some(rate) = bisect.next() {
+            sleep(Duration::from_secs(1)).await;
+            joined += replenish(ctx, &rec, &mut tasks, joined).await;
+            let members = (joined as u64).saturating_sub(Recorder::get(&rec.closed));
+            let step = fanout_phase(
+                &rec,
+                &phases,
+                pid,
+                rate,
+                s.search_step,
+                Duration::ZERO,
+                members,
+                &pad,
+            )
+            .await?;
+            print_fanout_step("bisect", members, &step);
+            bisect.record(&step, s.max_p99_ms);
+            steps.push(step);
         }
     }
     // The saturation figure: the best sustained step, else the best step at all.
@@ -728,6 +739,21 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     Ok(tasks)
 }
 
+fn print_fanout_step(label: &str, members: u64, step: &Step) {
+    eprintln!(
+        "  {label} {:>8.0} msg/s x {members} -> {:>9.0} deliveries/s (offered {:>9.0}), \
+         p99 {:>7.2} ms, lost {}, cpu: server {:>3.0}%, generator {:>3.0}%, other {:>3.0}%",
+        step.rate,
+        step.throughput,
+        step.offered,
+        step.p99,
+        step.lost(),
+        step.server_cpu,
+        step.gen_cpu,
+        step.other_cpu
+    );
+}
+
 /// A server may close fan-out members that fell behind in an overload step (a slow-consumer
 /// close): opens replacements so the room is full again. Returns how many joined.
 async fn replenish(ctx: &Ctx<'_>, rec: &Arc<Recorder>, tasks: &mut Tasks, joined: usize) -> usize {
@@ -795,6 +821,55 @@ fn best_sustained(steps: &[Step], max_p99_ms: f64) -> Option<&Step> {
         .iter()
         .filter(|st| st.sustained(max_p99_ms))
         .max_by(|a, b| a.throughput.total_cmp(&b.throughput))
+}
+
+/// Whether a step held its rate: sustained, and at least 80 % of what was asked arrived.
+fn held(step: &Step, max_p99_ms: f64) -> bool {
+    step.sustained(max_p99_ms) && step.throughput >= 0.8 * step.offered
+}
+
+/// After a doubling search stops: a geometric bisection between the highest rate that held and
+/// the lowest that did not, so that a saturation figure is not a power of two of the start
+/// rate (two servers a few percent apart could otherwise land a whole doubling apart).
+struct Bisect {
+    held: f64,
+    failed: f64,
+    rounds: u32,
+}
+
+impl Bisect {
+    /// Rounds of bisection after a search (each halves the gap's ratio: 2x, 1.41x, 1.19x).
+    const ROUNDS: u32 = 2;
+
+    /// Starts from the search's steps and the rate it stopped at; `None` when no lower rate
+    /// held (there is nothing to bisect).
+    fn after(steps: &[Step], failed: f64, max_p99_ms: f64) -> Option<Bisect> {
+        let held = steps
+            .iter()
+            .filter(|st| st.rate < failed && held(st, max_p99_ms))
+            .map(|st| st.rate)
+            .fold(f64::NAN, f64::max);
+        (held > 0.0).then_some(Bisect {
+            held,
+            failed,
+            rounds: Self::ROUNDS,
+        })
+    }
+
+    /// The next rate to try, if any.
+    fn next(&self) -> Option<f64> {
+        (self.rounds > 0 && self.failed > self.held * 1.01)
+            .then(|| (self.held * self.failed).sqrt())
+    }
+
+    fn record(&mut self, step: &Step, max_p99_ms: f64) {
+        if held(step, max_p99_ms) {
+            self.held = step.rate;
+        } else {
+            self.failed = step.rate;
+        }
+        self.rounds = self.rounds.saturating_sub(1);
+    }
 }
 
 /// What a doubling search does after a step.
@@ -950,6 +1025,18 @@ async fn steady_then_saturate(
             Next::Double => rate *= 2.0,
             Next::Again => sleep(Duration::from_secs(1)).await,
             Next::Stop => break,
+        }
+    }
+    if let Some(mut bisect) = Bisect::after(&steps, rate, s.max_p99_ms) {
+        while let Some(rate) = bisect.next() {
+            if senders(rec, opened) == 0 {
+                break;
+            }
+            sleep(Duration::from_secs(1)).await;
+            let step = load_step(ctx, rec, go, rate, s.search_step, offered(rate)).await?;
+            print_step("bisect", &step);
+            bisect.record(&step, s.max_p99_ms);
+            steps.push(step);
         }
     }
     // The search starts above the fixed rate; the fixed run stands when no step beat it.
@@ -1120,5 +1207,49 @@ mod tests {
         assert!(matches!(c.next(20.0, &[]), Next::Double));
         assert!(matches!(c.next(40.0, &["no growth"]), Next::Again));
         assert!(matches!(c.next(40.0, &["no growth"]), Next::Stop));
+    }
+
+    /// A step at `rate` (x1000 deliveries per message) that delivered `share` of what was
+    /// asked, with this p99, losing nothing.
+    fn step(rate: f64, share: f64, p99: f64) -> Step {
+        let offered = rate * 1000.0;
+        Step {
+            rate,
+            offered,
+            throughput: offered * share,
+            expected: 10,
+            got: 10,
+            p50: p99 / 2.0,
+            p99,
+            p999: p99,
+            server_cpu: 0.0,
+            server_cpu_ns: 0,
+            gen_cpu: 0.0,
+            other_cpu: 0.0,
+            lag: 0.0,
+            send_lag: None,
+            new_disconnects: 0,
+        }
+    }
+
+    #[test]
+    fn bisection_narrows_between_the_rate_that_held_and_the_one_that_failed() {
+        let steps = [
+            step(10.0, 1.0, 5.0),
+            step(20.0, 1.0, 9.0),
+            step(40.0, 0.5, 400.0),
+        ];
+        let mut b = Bisect::after(&steps, 40.0, 1000.0).expect("20 held");
+        let first = b.next().expect("a first round");
+        assert!((first - 800f64.sqrt()).abs() < 1e-9, "{first}");
+        b.record(&step(first, 0.95, 50.0), 1000.0);
+        let second = b.next().expect("a second round");
+        assert!(second > first && second < 40.0, "{second}");
+        // A step that lost its p99 limit did not hold: the upper bound comes down.
+        b.record(&step(second, 1.0, 2000.0), 1000.0);
+        assert_eq!((b.held, b.failed), (first, second));
+        assert_eq!(b.next(), None, "two rounds");
+        // Nothing held below the stop: nothing to bisect.
+        assert!(Bisect::after(&[step(10.0, 0.5, 5.0)], 10.0, 1000.0).is_none());
     }
 }
