@@ -200,6 +200,35 @@ suite('study-groups chat: history', () => {
     }
   });
 
+  test('?before=<messageId> pages back through older messages; nextBefore says where the next page starts', { timeout: T * 2 }, async () => {
+    const ctx = await classroom();
+    const ids = [];
+    for (let i = 1; i <= 7; i++) ids.push(expectStatus(await postChat(ctx.member, ctx.gid, ctx.sid, `p${i}`), 201).id);
+    const other = await classroom();
+    const stranger = expectStatus(await postChat(other.member, other.gid, other.sid, 'elsewhere'), 201).id;
+    const path = `${V1}/groups/${ctx.gid}/sessions/${ctx.sid}/chat`;
+    const pages = [];
+    let before = null;
+    do {
+      const q = before ? `?limit=3&before=${encodeURIComponent(before)}` : '?limit=3';
+      const page = expectStatus(await api('GET', path + q, { as: ctx.fac }), 200);
+      pages.push(page.messages.map((m) => m.message));
+      before = page.nextBefore;
+      if (before !== null) assert.equal(before, page.messages[0].id, 'nextBefore is the oldest message of the page');
+    } while (before !== null && pages.length < 10);
+    assert.deepEqual(pages, [['p5', 'p6', 'p7'], ['p2', 'p3', 'p4'], ['p1']]);
+    // Exactly a page's worth left: the last full page says there is nothing more.
+    const exact = expectStatus(await api('GET', `${path}?limit=4&before=${ids[4]}`, { as: ctx.fac }), 200);
+    assert.deepEqual(exact.messages.map((m) => m.message), ['p1', 'p2', 'p3', 'p4']);
+    assert.equal(exact.nextBefore, null);
+    const latest = expectStatus(await api('GET', path, { as: ctx.fac }), 200);
+    assert.equal(latest.nextBefore, null, 'all 7 fit the default page');
+    // A message of another session, or no message at all, is not a place to page from.
+    for (const bad of [stranger, 'no-such-message']) {
+      expectError(await api('GET', `${path}?before=${bad}`, { as: ctx.fac }), 400, `before=${bad}`);
+    }
+  });
+
   test('history: 403 outsider; 404 unknown session', { timeout: T }, async () => {
     const ctx = await classroom();
     for (const path of chatPaths(V1, ctx.gid, ctx.sid)) {

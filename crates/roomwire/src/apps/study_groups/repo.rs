@@ -922,29 +922,44 @@ impl Repo {
     }
 
     /// The latest `limit` messages, oldest first, each with who read it.
+    /// A page of chat history, oldest first: the latest `limit` messages, or with `before`
+    /// (a message of this session) the latest `limit` older than it. Also says whether older
+    /// messages remain.
     pub async fn chat(
         &self,
         session_id: &str,
         limit: i64,
-    ) -> DbResult<Vec<(ChatMessage, Vec<String>)>> {
-        let rows = sqlx::query(
+        before: Option<&str>,
+    ) -> DbResult<(Vec<(ChatMessage, Vec<String>)>, bool)> {
+        let page = match before {
+            None => "session_id = $1",
+            Some(_) => {
+                "session_id = $1 AND order_key <
+                 (SELECT order_key FROM sg_chat WHERE id = $3 AND session_id = $1)"
+            }
+        };
+        // One more than asked: whether it exists is whether older messages remain.
+        let fetch = limit + 1;
+        let rows_sql = format!(
             "SELECT id, session_id, round_index, user_id, user_name, message, created_at
-             FROM sg_chat WHERE session_id = $1 ORDER BY order_key DESC LIMIT $2",
-        )
-        .bind(session_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        let reads = sqlx::query(
+             FROM sg_chat WHERE {page} ORDER BY order_key DESC LIMIT $2"
+        );
+        let reads_sql = format!(
             "SELECT message_id, user_id FROM sg_chat_reads WHERE session_id = $1
-             AND message_id IN (SELECT id FROM sg_chat WHERE session_id = $1
+             AND message_id IN (SELECT id FROM sg_chat WHERE {page}
                                 ORDER BY order_key DESC LIMIT $2)
-             ORDER BY read_at, user_id",
-        )
-        .bind(session_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+             ORDER BY read_at, user_id"
+        );
+        let mut rows_q = sqlx::query(&rows_sql).bind(session_id).bind(fetch);
+        let mut reads_q = sqlx::query(&reads_sql).bind(session_id).bind(fetch);
+        if let Some(b) = before {
+            rows_q = rows_q.bind(b);
+            reads_q = reads_q.bind(b);
+        }
+        let mut rows = rows_q.fetch_all(self.pool()).await?;
+        let reads = reads_q.fetch_all(self.pool()).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
         let mut readers: HashMap<String, Vec<String>> = HashMap::new();
         for r in &reads {
             readers
@@ -969,7 +984,7 @@ impl Repo {
             })
             .collect::<DbResult<Vec<_>>>()?;
         out.reverse();
-        Ok(out)
+        Ok((out, more))
     }
 
     pub async fn chat_exists(&self, session_id: &str, message_id: &str) -> DbResult<bool> {

@@ -1004,6 +1004,8 @@ struct ChatBody {
 #[derive(Deserialize)]
 struct ChatQuery {
     limit: Option<String>,
+    /// A message id: the page ends just before it (older messages).
+    before: Option<String>,
 }
 
 async fn post_group_chat(
@@ -1132,11 +1134,19 @@ impl StudyGroups {
                 _ => return Err(bad_request(format!("`limit` must be 1 to {max}"))),
             },
         };
-        let messages = self.repo.chat(session_id, limit as i64).await?;
+        let before = q.before.as_deref();
+        if let Some(id) = before {
+            if !self.repo.chat_exists(session_id, id).await? {
+                return Err(bad_request("`before` is not a message of this session"));
+            }
+        }
+        let (messages, more) = self.repo.chat(session_id, limit as i64, before).await?;
         let list: Vec<Value> = messages.iter().map(|(m, by)| m.json(by)).collect();
+        // Where the next (older) page starts, while there is one.
+        let next_before = more.then(|| messages.first().map(|(m, _)| m.id.clone()));
         ok(
             StatusCode::OK,
-            json!({ "sessionId": session_id, "messages": list }),
+            json!({ "sessionId": session_id, "messages": list, "nextBefore": next_before.flatten() }),
         )
     }
 }
@@ -1191,7 +1201,7 @@ const OPERATIONS: &[Operation] = &[
     Operation { path: "/groups/{groupId}/sessions/{sessionId}/chat", method: "post", summary: "Send a chat message (emits chat.message)",
         body: Some(r#"{"type":"object","required":["message"],"properties":{"round_index":{"type":"integer","minimum":1},"message":{"type":"string"}}}"#),
         success: 201, errors: &[400, 403, 404] },
-    Operation { path: "/groups/{groupId}/sessions/{sessionId}/chat", method: "get", summary: "Chat history (?limit=N), oldest first", body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/groups/{groupId}/sessions/{sessionId}/chat", method: "get", summary: "Chat history (?limit=N&before=messageId), oldest first, with nextBefore", body: None, success: 200, errors: &[400, 403, 404] },
     Operation { path: "/groups/sessions/{sessionId}/chat", method: "post", summary: "Send a chat message (the original server's path)",
         body: Some(r#"{"type":"object","required":["message"],"properties":{"round_index":{"type":"integer","minimum":1},"message":{"type":"string"}}}"#),
         success: 201, errors: &[400, 403, 404] },
