@@ -583,21 +583,10 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     let mut steps: Vec<Step> = Vec::new();
     let mut confirm = Confirm::default();
     for _ in 0..30 {
-        joined += replenish(ctx, &rec, &mut tasks, joined).await;
-        let members = (joined as u64).saturating_sub(Recorder::get(&rec.closed));
-        let step = fanout_phase(
-            &rec,
-            &phases,
-            pid,
-            rate,
-            s.search_step,
-            Duration::ZERO,
-            members,
-            &pad,
-        )
-        .await?;
+        let step =
+            fanout_search_step(ctx, &rec, &mut tasks, &mut joined, &phases, rate, &pad).await?;
+        print_fanout_step("search", &step);
         let lost = step.lost();
-        print_fanout_step("search", members, &step);
         // The best of the lower rates (a confirming re-run does not compare with itself).
         let prev_tp = steps
             .iter()
@@ -622,20 +611,9 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     if let Some(mut bisect) = Bisect::after(&steps, rate, s.max_p99_ms) {
         while let Some(rate) = bisect.next() {
             sleep(Duration::from_secs(1)).await;
-            joined += replenish(ctx, &rec, &mut tasks, joined).await;
-            let members = (joined as u64).saturating_sub(Recorder::get(&rec.closed));
-            let step = fanout_phase(
-                &rec,
-                &phases,
-                pid,
-                rate,
-                s.search_step,
-                Duration::ZERO,
-                members,
-                &pad,
-            )
-            .await?;
-            print_fanout_step("bisect", members, &step);
+            let step =
+                fanout_search_step(ctx, &rec, &mut tasks, &mut joined, &phases, rate, &pad).await?;
+            print_fanout_step("bisect", &step);
             bisect.record(&step, s.max_p99_ms);
             steps.push(step);
         }
@@ -739,11 +717,38 @@ async fn fanout(ctx: &mut Ctx<'_>) -> anyhow::Result<Tasks> {
     Ok(tasks)
 }
 
-fn print_fanout_step(label: &str, members: u64, step: &Step) {
+/// One step of the fan-out search: refills the room with members the server closed, then
+/// publishes at `rate` for a search step.
+async fn fanout_search_step(
+    ctx: &Ctx<'_>,
+    rec: &Arc<Recorder>,
+    tasks: &mut Tasks,
+    joined: &mut usize,
+    phases: &mpsc::Sender<sio::Phase>,
+    rate: f64,
+    pad: &Arc<str>,
+) -> anyhow::Result<Step> {
+    *joined += replenish(ctx, rec, tasks, *joined).await;
+    let members = (*joined as u64).saturating_sub(Recorder::get(&rec.closed));
+    fanout_phase(
+        rec,
+        phases,
+        ctx.server.pid,
+        rate,
+        ctx.sizes.search_step,
+        Duration::ZERO,
+        members,
+        pad,
+    )
+    .await
+}
+
+fn print_fanout_step(label: &str, step: &Step) {
     eprintln!(
-        "  {label} {:>8.0} msg/s x {members} -> {:>9.0} deliveries/s (offered {:>9.0}), \
+        "  {label} {:>8.0} msg/s x {:.0} -> {:>9.0} deliveries/s (offered {:>9.0}), \
          p99 {:>7.2} ms, lost {}, cpu: server {:>3.0}%, generator {:>3.0}%, other {:>3.0}%",
         step.rate,
+        step.offered / step.rate.max(1e-9),
         step.throughput,
         step.offered,
         step.p99,
