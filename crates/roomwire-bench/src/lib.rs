@@ -14,3 +14,4 @@ pub mod scenarios;
 pub mod servers;
 pub mod signal;
 pub mod sio;
+pub mod wsclient;

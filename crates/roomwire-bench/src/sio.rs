@@ -11,15 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::clock::{instant_at, now_ns};
 use crate::hist::Histogram;
-use crate::net::{Net, Ws};
+use crate::net::Net;
 use crate::record::Recorder;
+use crate::wsclient::{Frame, WsClient};
 
 // ---------------------------------------------------------------------------------------------
 // Codec
@@ -210,14 +209,14 @@ pub static JOIN_RETRIES: AtomicU64 = AtomicU64::new(0);
 
 /// An open Socket.IO connection (Engine.IO handshake done, connected to namespace `/`).
 pub struct SioConn {
-    pub ws: Ws,
+    pub ws: WsClient,
     next_ack: u64,
 }
 
 impl SioConn {
     /// TCP, WebSocket upgrade, Engine.IO handshake, namespace connect.
     pub async fn open(net: &Net) -> anyhow::Result<SioConn> {
-        let ws = net.ws("/socket.io/?EIO=4&transport=websocket").await?;
+        let ws = WsClient::connect(net, "/socket.io/?EIO=4&transport=websocket").await?;
         let mut conn = SioConn { ws, next_ack: 1 };
         let open = conn
             .next_text()
@@ -226,7 +225,7 @@ impl SioConn {
         if !open.starts_with('0') {
             bail!("expected an Engine.IO open packet, got {open:.60}");
         }
-        conn.ws.send(Message::text("40")).await?;
+        conn.ws.send_text("40").await?;
         loop {
             let text = conn.next_text().await.context("waiting for CONNECT")?;
             match parse(&text).map_err(|e| anyhow!("{e}: {text:.60}"))? {
@@ -234,7 +233,7 @@ impl SioConn {
                 EioPacket::Message(SioPacket::ConnectError { data, .. }) => {
                     bail!("connect_error {data:.100}")
                 }
-                EioPacket::Ping(_) => conn.ws.send(Message::text("3")).await?,
+                EioPacket::Ping(_) => conn.ws.send_text("3").await?,
                 _ => {}
             }
         }
@@ -252,7 +251,7 @@ impl SioConn {
             self.next_ack += 1;
             ids.push(id);
             self.ws
-                .send(Message::text(encode_event("join", &[&room_json], Some(id))))
+                .send_text(&encode_event("join", &[&room_json], Some(id)))
                 .await?;
             let wait = tokio::time::timeout(JOIN_RETRY_AFTER, async {
                 loop {
@@ -263,7 +262,7 @@ impl SioConn {
                         {
                             return anyhow::Ok(())
                         }
-                        EioPacket::Ping(_) => self.ws.send(Message::text("3")).await?,
+                        EioPacket::Ping(_) => self.ws.send_text("3").await?,
                         _ => {}
                     }
                 }
@@ -278,16 +277,9 @@ impl SioConn {
         }
     }
 
-    /// The next text frame (WebSocket control frames are handled by tungstenite).
+    /// The next text message (WebSocket pings are answered on the way).
     async fn next_text(&mut self) -> anyhow::Result<String> {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
-                Some(Ok(Message::Close(_))) | None => bail!("connection closed"),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-            }
-        }
+        self.ws.next_text().await
     }
 }
 
@@ -317,22 +309,29 @@ pub async fn open_and_join(net: &Net, room: Option<&str>) -> anyhow::Result<SioC
     })?
 }
 
-/// Handles one frame read by a member or publisher: records deliveries, answers heartbeats.
-/// Returns false when the connection is over.
-async fn on_frame(
-    ws: &mut Ws,
-    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-    rec: &Recorder,
-) -> bool {
-    let reply = match msg {
-        Some(Ok(Message::Text(t))) => on_text(t.as_str(), rec),
-        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
-        Some(Ok(_)) => None,
-    };
-    match reply {
-        Some(r) => ws.send(Message::text(r)).await.is_ok(),
-        None => true,
+/// Handles what one read of a member or publisher brought: records deliveries, answers
+/// heartbeats (Engine.IO pings and WebSocket pings). Returns false when the connection is over.
+async fn on_read(ws: &mut WsClient, read: std::io::Result<usize>, rec: &Recorder) -> bool {
+    if !matches!(read, Ok(n) if n > 0) {
+        return false;
     }
+    let mut pongs = 0;
+    let mut open = true;
+    while let Some(frame) = ws.next_frame() {
+        match frame {
+            Ok(Frame::Text(t)) => pongs += usize::from(on_text(t, rec).is_some()),
+            Ok(Frame::Ping) => ws.answer_ping(),
+            Ok(Frame::Binary | Frame::Pong) => {}
+            Ok(Frame::Close) | Err(_) => {
+                open = false;
+                break;
+            }
+        }
+    }
+    for _ in 0..pongs {
+        ws.feed_text("3");
+    }
+    ws.flush().await.is_ok() && open
 }
 
 /// What a member does with an incoming text frame. Returns a reply to send, if any.
@@ -407,8 +406,8 @@ pub async fn member(conn: SioConn, rec: Arc<Recorder>, plan: Option<SendPlan>) {
     };
     loop {
         tokio::select! {
-            msg = ws.next() => {
-                if !on_frame(&mut ws, msg, &rec).await {
+            read = ws.read_more() => {
+                if !on_read(&mut ws, read, &rec).await {
                     break;
                 }
             }
@@ -439,7 +438,7 @@ pub async fn member(conn: SioConn, rec: Arc<Recorder>, plan: Option<SendPlan>) {
                 let t = now_ns();
                 let text = encode_event("to-room", &[room_json, &payload(t, &p.pad)], None);
                 rec.sent(t, p.room_members.load(Relaxed).saturating_sub(1));
-                if ws.send(Message::text(text)).await.is_err() {
+                if ws.send_text(&text).await.is_err() {
                     break;
                 }
                 let mut next = timer.deadline() + period;
@@ -521,8 +520,8 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
     let mut ws = conn.ws;
     loop {
         tokio::select! {
-            msg = ws.next() => {
-                if !on_frame(&mut ws, msg, &rec).await {
+            read = ws.read_more() => {
+                if !on_read(&mut ws, read, &rec).await {
                     break;
                 }
             }
@@ -555,15 +554,10 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
                                 None,
                             );
                             rec.sent(t, phase.recipients);
-                            if ws.feed(Message::text(text)).await.is_err() {
-                                failed = true;
-                                break;
-                            }
+                            ws.feed_text(&text);
                         }
                         sent = due;
-                        if failed || ws.flush().await.is_err() {
-                            failed = true;
-                        }
+                        failed = ws.flush().await.is_err();
                     }
                     if failed || now >= end {
                         break;
