@@ -271,11 +271,11 @@ mod tests {
             Some((true, 1, 2..4))
         );
         let mut mid = vec![0x01, 126, 0x01, 0x00];
-        mid.extend(std::iter::repeat(b'x').take(256));
+        mid.extend(std::iter::repeat_n(b'x', 256));
         assert_eq!(parse_header(&mid).unwrap(), Some((false, 1, 4..260)));
         let mut long = vec![0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0];
         assert_eq!(parse_header(&long).unwrap(), None);
-        long.extend(std::iter::repeat(0).take(65536));
+        long.extend(std::iter::repeat_n(0, 65536));
         assert_eq!(parse_header(&long).unwrap(), Some((true, 2, 10..65546)));
         assert!(
             parse_header(&[0x81, 0x82, 0, 0, 0, 0, 1, 2]).is_err(),
