@@ -163,11 +163,13 @@ pub struct SocketIoConfig {
     pub ack_timeout_ms: u64,
     /// Frames queued for one client before it is considered too slow and disconnected.
     pub outbox_limit: u64,
-    /// Text messages (Socket.IO packets) read from one client per second, sustained. A client
-    /// that sends faster is read more slowly: nothing is dropped, its own messages wait (TCP
-    /// pushes back on it), and no other connection is affected. 0: no limit.
+    /// Packets one client may send per second, sustained (Engine.IO packets: Socket.IO
+    /// events, acks, pings). A client that goes beyond its burst is disconnected (WebSocket
+    /// close 1008, error code `MESSAGE_FLOOD` in the metrics); no other connection is
+    /// affected. 0: no limit; at most 10^9.
     pub messages_per_second: u64,
-    /// Messages a client may send back to back before `messages_per_second` applies.
+    /// Packets a client may send back to back before `messages_per_second` applies (0 counts
+    /// as 1).
     pub message_burst: u64,
     /// Allow the long-polling transport.
     pub allow_polling: bool,
@@ -430,6 +432,15 @@ impl Config {
             return Err(bad(
                 "auth.public_key_file",
                 "RS256 needs auth.public_key_file or auth.jwks_file".into(),
+            ));
+        }
+        if self.socketio.messages_per_second > 1_000_000_000 {
+            return Err(bad(
+                "socketio.messages_per_second",
+                format!(
+                    "{}: at most 1000000000 (0 turns the limit off)",
+                    self.socketio.messages_per_second
+                ),
             ));
         }
         if self.broker.kind != "memory" {
@@ -810,6 +821,23 @@ mod tests {
         let e =
             Config::load(None, vars(&[("ROOMWIRE_WEBSOCKET_OUTBOX_LIMIT", "0")]), &[]).unwrap_err();
         assert!(e.to_string().contains("websocket.outbox_limit"), "{e}");
+        let e = Config::load(
+            None,
+            vars(&[("ROOMWIRE_SOCKETIO_MESSAGES_PER_SECOND", "1000000001")]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("socketio.messages_per_second"),
+            "{e}"
+        );
+        let off = Config::load(
+            None,
+            vars(&[("ROOMWIRE_SOCKETIO_MESSAGES_PER_SECOND", "0")]),
+            &[],
+        )
+        .expect("0 turns the limit off");
+        assert_eq!(off.socketio.messages_per_second, 0);
     }
 
     #[test]

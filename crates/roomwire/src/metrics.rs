@@ -76,8 +76,6 @@ pub struct Metrics {
     pub fanout_latency: Histogram,
     pub fanout_deliveries: AtomicU64,
     pub slow_consumers_closed: AtomicU64,
-    /// Socket.IO messages read late because their client exceeded its rate limit.
-    pub throttled_messages: AtomicU64,
 }
 
 static GLOBAL: OnceLock<Metrics> = OnceLock::new();
@@ -189,11 +187,6 @@ impl Metrics {
             out,
             "# HELP roomwire_slow_consumers_closed_total Connections closed because their outbound queue was full\n# TYPE roomwire_slow_consumers_closed_total counter\nroomwire_slow_consumers_closed_total {}",
             self.slow_consumers_closed.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP roomwire_throttled_messages_total Socket.IO messages read late because their client exceeded socketio.messages_per_second\n# TYPE roomwire_throttled_messages_total counter\nroomwire_throttled_messages_total {}",
-            self.throttled_messages.load(Relaxed)
         );
         let _ = writeln!(
             out,

@@ -85,12 +85,13 @@ test('after all that garbage a new client still connects and works', { timeout: 
   c.disconnect();
 });
 
-test('B flooding 5000 events over one connection does not stop A', { timeout: TEST_TIMEOUT }, async () => {
+test('B flooding 5000 events over one connection is closed (1008) and does not stop A', { timeout: TEST_TIMEOUT }, async () => {
   await assertAStillEchoes();
   const b = await rawConnected();
   for (let i = 0; i < 5000; i += 1) b.send(`42["no-such-event",${i}]`);
+  const { code } = await waitClose(b, 5000);
+  assert.equal(code, 1008, 'socketio.messages_per_second: a flood closes');
   await assertAStillEchoes();
-  b.close();
 });
 
 /** Opens a long-polling Engine.IO session with plain HTTP, returns its sid. */

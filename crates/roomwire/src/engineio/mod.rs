@@ -46,9 +46,9 @@ pub struct EngineConfig {
     pub upgrade_timeout: Duration,
     pub ws_read_buffer: usize,
     pub ws_write_buffer: usize,
-    /// Text messages read from one client per second, sustained; 0: no limit.
+    /// Packets one client may send per second, sustained; 0: no limit.
     pub messages_per_second: u64,
-    /// Text messages a client may send back to back before the rate applies.
+    /// Packets a client may send back to back before the rate applies (0 counts as 1).
     pub message_burst: u64,
 }
 
@@ -80,6 +80,8 @@ pub enum CloseReason {
     ServerShutdown,
     ParseError,
     SlowConsumer,
+    /// The client sent more than its rate allows (`socketio.messages_per_second`).
+    Flood,
 }
 
 impl CloseReason {
@@ -92,6 +94,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "server shutting down",
             CloseReason::ParseError => "parse error",
             CloseReason::SlowConsumer => "transport error",
+            CloseReason::Flood => "forced close",
         }
     }
 
@@ -101,6 +104,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => CloseRequest::SLOW_CONSUMER,
             CloseReason::ParseError => CloseRequest::new(1002, "parse error"),
             CloseReason::PingTimeout => CloseRequest::new(1001, "ping timeout"),
+            CloseReason::Flood => CloseRequest::new(1008, "message flood"),
             _ => CloseRequest::new(1000, "closed"),
         }
     }
@@ -229,9 +233,9 @@ pub struct Session {
     /// no ping is outstanding). Lets a request find a dead session dead even if it arrives in
     /// the same instant as the timer that would close it.
     pong_due_us: AtomicU64,
-    /// The per-connection rate limit's theoretical arrival time of the next message
-    /// (microseconds since [`clock_base`]; see [`Session::throttle`]).
-    throttle_tat_us: AtomicU64,
+    /// The per-connection rate's theoretical arrival time of the next packet (nanoseconds
+    /// since [`clock_base`]; see [`Session::admit`]).
+    rate_tat_ns: AtomicU64,
 }
 
 impl Session {
@@ -248,25 +252,32 @@ impl Session {
             reason: Mutex::new(None),
             heartbeat: Notify::new(),
             pong_due_us: AtomicU64::new(0),
-            throttle_tat_us: AtomicU64::new(0),
+            rate_tat_ns: AtomicU64::new(0),
         }
     }
 
-    /// Admits one text message under the per-connection rate limit and says how long to wait
-    /// before reading on (zero while the client keeps to the rate or has burst left). A
-    /// generic cell rate algorithm: one timestamp per session, no timer. Each session has one
-    /// reader at a time (its WebSocket task, or one polling POST), so load-then-store is safe.
-    fn throttle(&self, config: &EngineConfig) -> Duration {
+    /// Charges one client packet to the per-connection rate: false when the client is over
+    /// `message_burst` packets beyond `messages_per_second`. A generic cell rate algorithm:
+    /// one timestamp per session, no timer. Each session has one reader at a time (its
+    /// WebSocket task, or one polling POST), so load-then-store is safe.
+    fn admit(&self, config: &EngineConfig) -> bool {
+        self.admit_at(config, now_ns())
+    }
+
+    fn admit_at(&self, config: &EngineConfig, now: u64) -> bool {
         if config.messages_per_second == 0 {
-            return Duration::ZERO;
+            return true;
         }
-        let interval = 1_000_000 / config.messages_per_second.max(1);
-        let tolerance = interval * config.message_burst.saturating_sub(1);
-        let now = now_us();
-        let tat = self.throttle_tat_us.load(Ordering::Relaxed).max(now);
-        self.throttle_tat_us
-            .store(tat + interval.max(1), Ordering::Relaxed);
-        Duration::from_micros(tat.saturating_sub(now + tolerance))
+        // At most 10^9 per second (validated), so at least 1 ns apart.
+        let interval = (1_000_000_000 / config.messages_per_second).max(1);
+        let tolerance = interval.saturating_mul(config.message_burst.saturating_sub(1));
+        let tat = self.rate_tat_ns.load(Ordering::Relaxed).max(now);
+        if tat - now > tolerance {
+            return false;
+        }
+        self.rate_tat_ns
+            .store(tat.saturating_add(interval), Ordering::Relaxed);
+        true
     }
 
     /// Closes the session: whatever is queued is still sent, then the transport closes.
@@ -323,9 +334,14 @@ impl Session {
 
 /// Microseconds since [`clock_base`].
 fn now_us() -> u64 {
+    now_ns() / 1_000
+}
+
+/// Nanoseconds since [`clock_base`].
+fn now_ns() -> u64 {
     Instant::now()
         .saturating_duration_since(clock_base())
-        .as_micros() as u64
+        .as_nanos() as u64
 }
 
 fn clock_base() -> Instant {
@@ -441,17 +457,14 @@ impl<A: EngineApp> EngineServer<A> {
     /// end (the reason is recorded on the session).
     async fn on_packet(&self, entry: &Entry<A::Conn>, packet: Packet<'_>) -> bool {
         let session = &entry.session;
+        // Every packet but a pong counts: a pong only ever answers the server's own ping.
+        if !matches!(packet, Packet::Pong(_)) && !session.admit(&self.config) {
+            crate::metrics::metrics().error("MESSAGE_FLOOD");
+            session.close(CloseReason::Flood);
+            return false;
+        }
         let result = match packet {
-            Packet::Message(text) => {
-                let wait = session.throttle(&self.config);
-                if !wait.is_zero() {
-                    crate::metrics::metrics()
-                        .throttled_messages
-                        .fetch_add(1, Ordering::Relaxed);
-                    sleep(wait).await;
-                }
-                entry.conn.on_message(Incoming::Text(text)).await
-            }
+            Packet::Message(text) => entry.conn.on_message(Incoming::Text(text)).await,
             Packet::BinaryMessage(bytes) => entry.conn.on_message(Incoming::Binary(bytes)).await,
             Packet::Pong(_) => {
                 session.pong_due_us.store(0, Ordering::Release);
@@ -928,7 +941,6 @@ async fn handle<A: EngineApp>(
 #[cfg(test)]
 mod tests {
     use super::{EngineConfig, QueryMap, Session, TRANSPORT_WEBSOCKET};
-    use std::time::Duration;
 
     fn rate_limited(messages_per_second: u64, message_burst: u64) -> EngineConfig {
         EngineConfig {
@@ -938,25 +950,38 @@ mod tests {
         }
     }
 
+    const MS: u64 = 1_000_000;
+
     #[test]
-    fn throttle_lets_a_burst_through_then_paces_at_the_rate() {
+    fn the_rate_admits_a_burst_then_one_packet_per_interval() {
         let config = rate_limited(100, 3);
         let session = Session::new(16, TRANSPORT_WEBSOCKET);
-        let waits: Vec<Duration> = (0..5).map(|_| session.throttle(&config)).collect();
-        assert!(waits[..3].iter().all(|w| w.is_zero()), "{waits:?}");
-        // 10 ms apart after the burst (less the microseconds this loop took).
-        assert!(waits[3] > Duration::from_millis(9) && waits[3] <= Duration::from_millis(10));
-        assert!(waits[4] > Duration::from_millis(19) && waits[4] <= Duration::from_millis(20));
+        let t0 = 1_000 * MS;
+        assert!((0..3).all(|_| session.admit_at(&config, t0)), "the burst");
+        assert!(!session.admit_at(&config, t0), "over the burst");
+        assert!(!session.admit_at(&config, t0 + 9 * MS), "not yet 10 ms on");
+        assert!(
+            session.admit_at(&config, t0 + 10 * MS),
+            "one interval refills one"
+        );
+        assert!(!session.admit_at(&config, t0 + 10 * MS));
+        // A refused packet costs nothing: after a quiet second the whole burst is back.
+        let later = t0 + 1_000 * MS;
+        assert!((0..3).all(|_| session.admit_at(&config, later)));
+        assert!(!session.admit_at(&config, later));
     }
 
     #[test]
-    fn throttle_is_off_at_zero_and_a_burst_of_zero_means_one() {
+    fn the_rate_is_off_at_zero_a_burst_of_zero_is_one_and_huge_values_saturate() {
         let session = Session::new(16, TRANSPORT_WEBSOCKET);
-        assert!((0..1000).all(|_| session.throttle(&rate_limited(0, 0)).is_zero()));
+        assert!((0..10_000).all(|_| session.admit_at(&rate_limited(0, 0), MS)));
         let session = Session::new(16, TRANSPORT_WEBSOCKET);
-        let config = rate_limited(10, 0);
-        assert!(session.throttle(&config).is_zero());
-        assert!(session.throttle(&config) > Duration::from_millis(99));
+        let one = rate_limited(10, 0);
+        assert!(session.admit_at(&one, MS));
+        assert!(!session.admit_at(&one, MS));
+        let session = Session::new(16, TRANSPORT_WEBSOCKET);
+        let huge = rate_limited(1_000_000_000, u64::MAX);
+        assert!((0..10_000).all(|_| session.admit_at(&huge, MS)));
     }
 
     #[test]
