@@ -829,7 +829,7 @@ fn best_sustained(steps: &[Step], max_p99_ms: f64) -> Option<&Step> {
 }
 
 /// Whether a step held its rate: sustained, and at least 80 % of what was asked arrived.
-fn held(step: &Step, max_p99_ms: f64) -> bool {
+fn step_held(step: &Step, max_p99_ms: f64) -> bool {
     step.sustained(max_p99_ms) && step.throughput >= 0.8 * step.offered
 }
 
@@ -837,8 +837,8 @@ fn held(step: &Step, max_p99_ms: f64) -> bool {
 /// the lowest that did not, so that a saturation figure is not a power of two of the start
 /// rate (two servers a few percent apart could otherwise land a whole doubling apart).
 struct Bisect {
-    held: f64,
-    failed: f64,
+    held_rate: f64,
+    failed_rate: f64,
     rounds: u32,
 }
 
@@ -846,32 +846,36 @@ impl Bisect {
     /// Rounds of bisection after a search (each halves the gap's ratio: 2x, 1.41x, 1.19x).
     const ROUNDS: u32 = 2;
 
-    /// Starts from the search's steps and the rate it stopped at; `None` when no lower rate
-    /// held (there is nothing to bisect).
-    fn after(steps: &[Step], failed: f64, max_p99_ms: f64) -> Option<Bisect> {
-        let held = steps
-            .iter()
-            .filter(|st| st.rate < failed && held(st, max_p99_ms))
+    /// Starts from the steps run so far (the fixed-rate run included, where there is one) and
+    /// the rate the search stopped at; `None` when no lower rate held (nothing to bisect).
+    fn after<'a>(
+        steps: impl IntoIterator<Item = &'a Step>,
+        failed_rate: f64,
+        max_p99_ms: f64,
+    ) -> Option<Bisect> {
+        let held_rate = steps
+            .into_iter()
+            .filter(|st| st.rate < failed_rate && step_held(st, max_p99_ms))
             .map(|st| st.rate)
             .fold(f64::NAN, f64::max);
-        (held > 0.0).then_some(Bisect {
-            held,
-            failed,
+        (held_rate > 0.0).then_some(Bisect {
+            held_rate,
+            failed_rate,
             rounds: Self::ROUNDS,
         })
     }
 
     /// The next rate to try, if any.
     fn next(&self) -> Option<f64> {
-        (self.rounds > 0 && self.failed > self.held * 1.01)
-            .then(|| (self.held * self.failed).sqrt())
+        (self.rounds > 0 && self.failed_rate > self.held_rate * 1.01)
+            .then(|| (self.held_rate * self.failed_rate).sqrt())
     }
 
     fn record(&mut self, step: &Step, max_p99_ms: f64) {
-        if held(step, max_p99_ms) {
-            self.held = step.rate;
+        if step_held(step, max_p99_ms) {
+            self.held_rate = step.rate;
         } else {
-            self.failed = step.rate;
+            self.failed_rate = step.rate;
         }
         self.rounds = self.rounds.saturating_sub(1);
     }
@@ -1032,7 +1036,7 @@ async fn steady_then_saturate(
             Next::Stop => break,
         }
     }
-    if let Some(mut bisect) = Bisect::after(&steps, rate, s.max_p99_ms) {
+    if let Some(mut bisect) = Bisect::after(steps.iter().chain([&fixed]), rate, s.max_p99_ms) {
         while let Some(rate) = bisect.next() {
             if senders(rec, opened) == 0 {
                 break;
@@ -1252,7 +1256,7 @@ mod tests {
         assert!(second > first && second < 40.0, "{second}");
         // A step that lost its p99 limit did not hold: the upper bound comes down.
         b.record(&step(second, 1.0, 2000.0), 1000.0);
-        assert_eq!((b.held, b.failed), (first, second));
+        assert_eq!((b.held_rate, b.failed_rate), (first, second));
         assert_eq!(b.next(), None, "two rounds");
         // Nothing held below the stop: nothing to bisect.
         assert!(Bisect::after(&[step(10.0, 0.5, 5.0)], 10.0, 1000.0).is_none());

@@ -477,7 +477,7 @@ pub struct PhaseSent {
 /// shared runtime the publisher's 1 ms tick waited behind a thousand member tasks (up to 30 ms
 /// under load), and every message it owed then left in one burst: the server was measured
 /// against a burstier load than the rate said. Dropping the sender ends the publisher and its
-/// thread.
+/// thread within a tick (unless a write to a stalled server blocks it).
 pub async fn spawn_publisher(
     net: Arc<Net>,
     rec: Arc<Recorder>,
@@ -543,8 +543,13 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
                     let due = ((elapsed.min(phase.duration.as_secs_f64()) * phase.rate) as u64)
                         .max(1);
                     if due > sent {
-                        // The first message owed was due at sent / rate.
-                        let due_at_ns = (sent as f64 / phase.rate * 1e9) as u64;
+                        // Message k (k >= 1) is owed once elapsed * rate reaches k + 1 (the
+                        // first goes at once): the first owed now was due then.
+                        let due_at_ns = if sent == 0 {
+                            0
+                        } else {
+                            ((sent + 1) as f64 / phase.rate * 1e9) as u64
+                        };
                         lateness.record(elapsed_ns.saturating_sub(due_at_ns));
                         for _ in sent..due {
                             let t = now_ns();
@@ -559,7 +564,8 @@ pub async fn publisher(conn: SioConn, rec: Arc<Recorder>, mut phases: mpsc::Rece
                         sent = due;
                         failed = ws.flush().await.is_err();
                     }
-                    if failed || now >= end {
+                    // A closed channel: the cell is over (or failed), stop at once.
+                    if failed || now >= end || phases.is_closed() {
                         break;
                     }
                 }

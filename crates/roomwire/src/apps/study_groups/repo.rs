@@ -921,10 +921,10 @@ impl Repo {
         Ok(())
     }
 
-    /// The latest `limit` messages, oldest first, each with who read it.
     /// A page of chat history, oldest first: the latest `limit` messages, or with `before`
     /// (a message of this session) the latest `limit` older than it. Also says whether older
-    /// messages remain.
+    /// messages remain. Each message comes with who read it. Messages are ordered by their
+    /// order key, then id (a tie can only come from two processes writing one database).
     pub async fn chat(
         &self,
         session_id: &str,
@@ -934,20 +934,20 @@ impl Repo {
         let page = match before {
             None => "session_id = $1",
             Some(_) => {
-                "session_id = $1 AND order_key <
-                 (SELECT order_key FROM sg_chat WHERE id = $3 AND session_id = $1)"
+                "session_id = $1 AND (order_key, id) <
+                 (SELECT order_key, id FROM sg_chat WHERE id = $3 AND session_id = $1)"
             }
         };
         // One more than asked: whether it exists is whether older messages remain.
         let fetch = limit + 1;
         let rows_sql = format!(
             "SELECT id, session_id, round_index, user_id, user_name, message, created_at
-             FROM sg_chat WHERE {page} ORDER BY order_key DESC LIMIT $2"
+             FROM sg_chat WHERE {page} ORDER BY order_key DESC, id DESC LIMIT $2"
         );
         let reads_sql = format!(
             "SELECT message_id, user_id FROM sg_chat_reads WHERE session_id = $1
              AND message_id IN (SELECT id FROM sg_chat WHERE {page}
-                                ORDER BY order_key DESC LIMIT $2)
+                                ORDER BY order_key DESC, id DESC LIMIT $2)
              ORDER BY read_at, user_id"
         );
         let mut rows_q = sqlx::query(&rows_sql).bind(session_id).bind(fetch);
