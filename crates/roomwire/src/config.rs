@@ -270,7 +270,7 @@ impl Default for SocketIoConfig {
             ack_timeout_ms: 10_000,
             outbox_limit: 1024,
             messages_per_second: 100,
-            message_burst: 200,
+            message_burst: 1000,
             allow_polling: true,
             allow_websocket: true,
         }
