@@ -938,40 +938,29 @@ impl Repo {
                  (SELECT order_key, id FROM sg_chat WHERE id = $3 AND session_id = $1)"
             }
         };
-        // One more than asked: whether it exists is whether older messages remain.
+        // One more than asked: whether it exists is whether older messages remain. One
+        // statement, so the page and its read receipts come from the same snapshot.
         let fetch = limit + 1;
-        let rows_sql = format!(
-            "SELECT id, session_id, round_index, user_id, user_name, message, created_at
-             FROM sg_chat WHERE {page} ORDER BY order_key DESC, id DESC LIMIT $2"
+        let sql = format!(
+            "SELECT c.id, c.session_id, c.round_index, c.user_id, c.user_name, c.message,
+                    c.created_at, r.user_id AS reader
+             FROM (SELECT * FROM sg_chat WHERE {page}
+                   ORDER BY order_key DESC, id DESC LIMIT $2) c
+             LEFT JOIN sg_chat_reads r ON r.message_id = c.id
+             ORDER BY c.order_key DESC, c.id DESC, r.read_at, r.user_id"
         );
-        let reads_sql = format!(
-            "SELECT message_id, user_id FROM sg_chat_reads WHERE session_id = $1
-             AND message_id IN (SELECT id FROM sg_chat WHERE {page}
-                                ORDER BY order_key DESC, id DESC LIMIT $2)
-             ORDER BY read_at, user_id"
-        );
-        let mut rows_q = sqlx::query(&rows_sql).bind(session_id).bind(fetch);
-        let mut reads_q = sqlx::query(&reads_sql).bind(session_id).bind(fetch);
+        let mut q = sqlx::query(&sql).bind(session_id).bind(fetch);
         if let Some(b) = before {
-            rows_q = rows_q.bind(b);
-            reads_q = reads_q.bind(b);
+            q = q.bind(b);
         }
-        let mut rows = rows_q.fetch_all(self.pool()).await?;
-        let reads = reads_q.fetch_all(self.pool()).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        let mut readers: HashMap<String, Vec<String>> = HashMap::new();
-        for r in &reads {
-            readers
-                .entry(r.try_get("message_id")?)
-                .or_default()
-                .push(r.try_get("user_id")?);
-        }
-        let mut out = rows
-            .iter()
-            .map(|r| {
+        let rows = q.fetch_all(self.pool()).await?;
+        // Rows come one per (message, reader), a message's rows together, newest first.
+        let mut out: Vec<(ChatMessage, Vec<String>)> = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            if out.last().is_none_or(|(m, _)| m.id != id) {
                 let m = ChatMessage {
-                    id: r.try_get("id")?,
+                    id,
                     session_id: r.try_get("session_id")?,
                     round_index: r.try_get("round_index")?,
                     user_id: r.try_get("user_id")?,
@@ -979,10 +968,14 @@ impl Repo {
                     message: r.try_get("message")?,
                     created_at: r.try_get("created_at")?,
                 };
-                let by = readers.remove(&m.id).unwrap_or_default();
-                Ok((m, by))
-            })
-            .collect::<DbResult<Vec<_>>>()?;
+                out.push((m, Vec::new()));
+            }
+            if let Some(reader) = r.try_get::<Option<String>, _>("reader")? {
+                out.last_mut().expect("pushed").1.push(reader);
+            }
+        }
+        let more = out.len() as i64 > limit;
+        out.truncate(limit.max(0) as usize);
         out.reverse();
         Ok((out, more))
     }
