@@ -46,10 +46,8 @@ pub struct EngineConfig {
     pub upgrade_timeout: Duration,
     pub ws_read_buffer: usize,
     pub ws_write_buffer: usize,
-    /// Packets one client may send per second, sustained; 0: no limit.
-    pub messages_per_second: u64,
-    /// Packets a client may send back to back before the rate applies (0 counts as 1).
-    pub message_burst: u64,
+    /// The per-connection packet rate; `None`: no limit.
+    pub packet_rate: Option<PacketRate>,
 }
 
 impl EngineConfig {
@@ -64,9 +62,33 @@ impl EngineConfig {
             upgrade_timeout: Duration::from_secs(10),
             ws_read_buffer: c.websocket.read_buffer_bytes as usize,
             ws_write_buffer: c.websocket.write_buffer_bytes as usize,
-            messages_per_second: c.socketio.messages_per_second,
-            message_burst: c.socketio.message_burst,
+            packet_rate: PacketRate::new(c.socketio.messages_per_second, c.socketio.message_burst),
         }
+    }
+}
+
+/// A per-connection packet rate in the terms [`Session::admit`] works in, computed once at
+/// start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketRate {
+    /// Nanoseconds between packets at the sustained rate (at least 1).
+    interval_ns: u64,
+    /// How far ahead of now a client may run: the burst beyond the first packet.
+    tolerance_ns: u64,
+}
+
+impl PacketRate {
+    /// `per_second` packets a second after a burst of `burst` (0 counts as 1); `None` for 0
+    /// per second (no limit). `per_second` is at most 10^9 (validated with the config).
+    pub fn new(per_second: u64, burst: u64) -> Option<PacketRate> {
+        if per_second == 0 {
+            return None;
+        }
+        let interval_ns = (1_000_000_000 / per_second).max(1);
+        Some(PacketRate {
+            interval_ns,
+            tolerance_ns: interval_ns.saturating_mul(burst.saturating_sub(1)),
+        })
     }
 }
 
@@ -257,7 +279,7 @@ impl Session {
     }
 
     /// Charges one client packet to the per-connection rate: false when the client is over
-    /// `message_burst` packets beyond `messages_per_second`. A generic cell rate algorithm:
+    /// `socketio.message_burst` packets beyond `socketio.messages_per_second`. A generic cell rate algorithm:
     /// one timestamp per session, no timer. Each session has one reader at a time (its
     /// WebSocket task, or one polling POST), so load-then-store is safe.
     fn admit(&self, config: &EngineConfig) -> bool {
@@ -265,18 +287,15 @@ impl Session {
     }
 
     fn admit_at(&self, config: &EngineConfig, now: u64) -> bool {
-        if config.messages_per_second == 0 {
+        let Some(rate) = config.packet_rate else {
             return true;
-        }
-        // At most 10^9 per second (validated), so at least 1 ns apart.
-        let interval = (1_000_000_000 / config.messages_per_second).max(1);
-        let tolerance = interval.saturating_mul(config.message_burst.saturating_sub(1));
+        };
         let tat = self.rate_tat_ns.load(Ordering::Relaxed).max(now);
-        if tat - now > tolerance {
+        if tat - now > rate.tolerance_ns {
             return false;
         }
         self.rate_tat_ns
-            .store(tat.saturating_add(interval), Ordering::Relaxed);
+            .store(tat.saturating_add(rate.interval_ns), Ordering::Relaxed);
         true
     }
 
@@ -940,12 +959,11 @@ async fn handle<A: EngineApp>(
 
 #[cfg(test)]
 mod tests {
-    use super::{EngineConfig, QueryMap, Session, TRANSPORT_WEBSOCKET};
+    use super::{EngineConfig, PacketRate, QueryMap, Session, TRANSPORT_WEBSOCKET};
 
     fn rate_limited(messages_per_second: u64, message_burst: u64) -> EngineConfig {
         EngineConfig {
-            messages_per_second,
-            message_burst,
+            packet_rate: PacketRate::new(messages_per_second, message_burst),
             ..EngineConfig::from_config(&crate::config::Config::default())
         }
     }
