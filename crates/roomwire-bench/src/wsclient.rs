@@ -202,60 +202,45 @@ impl WsClient {
         }
     }
 
-    /// Appends one masked client frame.
+    /// Appends one masked client frame (the server's own frame encoder, client role).
     fn feed(&mut self, opcode: u8, payload: &[u8]) {
-        let out = &mut self.output;
-        out.push(0x80 | opcode);
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n <= u16::MAX as usize => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
         // xorshift64: a different mask per frame.
         let mut x = self.mask_state;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.mask_state = x;
-        let mask = (x as u32).to_be_bytes();
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+        roomwire::ws::encode_masked_frame(
+            &mut self.output,
+            opcode,
+            payload,
+            (x as u32).to_be_bytes(),
+        );
     }
 }
 
 /// Parses a frame header at the start of `buf`: (fin, opcode, payload range within `buf`),
 /// `None` until the whole frame is there.
 fn parse_header(buf: &[u8]) -> anyhow::Result<Option<(bool, u8, std::ops::Range<usize>)>> {
-    if buf.len() < 2 {
+    // The lengths as the server's own frame parser reads them.
+    let Some((header, len)) = roomwire::ws::parse_lengths(buf) else {
         return Ok(None);
-    }
-    let fin = buf[0] & 0x80 != 0;
-    let opcode = buf[0] & 0x0F;
+    };
     if buf[1] & 0x80 != 0 {
         bail!("server frames must not be masked");
     }
-    let (len, header) = match buf[1] & 0x7F {
-        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-        127 if buf.len() >= 10 => {
-            let n = u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes"));
-            (usize::try_from(n).unwrap_or(usize::MAX), 10)
-        }
-        126 | 127 => return Ok(None),
-        n => (n as usize, 2),
-    };
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
     if len > MAX_FRAME {
         bail!("frame of {len} bytes is over the client's limit");
     }
     if buf.len() < header + len {
         return Ok(None);
     }
-    Ok(Some((fin, opcode, header..header + len)))
+    Ok(Some((
+        buf[0] & 0x80 != 0,
+        buf[0] & 0x0F,
+        header..header + len,
+    )))
 }
 
 #[cfg(test)]

@@ -611,8 +611,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 }
 
 /// Header length and payload length of the frame at the start of `buf`, once its header is
-/// there.
-fn parse_lengths(buf: &[u8]) -> Option<(usize, u64)> {
+/// there (masked or not: either role's frames).
+pub fn parse_lengths(buf: &[u8]) -> Option<(usize, u64)> {
     if buf.len() < 2 {
         return None;
     }
@@ -691,19 +691,32 @@ fn close_payload(frame: Option<&CloseFrame>) -> Vec<u8> {
 
 /// Appends one unmasked, final frame (servers do not mask).
 fn encode_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    let len = payload.len();
-    out.reserve(10 + len);
+    frame_header(out, opcode, payload.len(), false);
+    out.extend_from_slice(payload);
+}
+
+/// Appends one final frame masked with `mask`, as a client sends it (the benchmark's client).
+pub fn encode_masked_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
+    frame_header(out, opcode, payload.len(), true);
+    out.extend_from_slice(&mask);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], mask);
+}
+
+fn frame_header(out: &mut Vec<u8>, opcode: u8, len: usize, masked: bool) {
+    out.reserve(14 + len);
     out.push(0x80 | opcode);
+    let mask_bit = if masked { 0x80 } else { 0 };
     if len < 126 {
-        out.push(len as u8);
+        out.push(mask_bit | len as u8);
     } else if len <= u16::MAX as usize {
-        out.push(126);
+        out.push(mask_bit | 126);
         out.extend_from_slice(&(len as u16).to_be_bytes());
     } else {
-        out.push(127);
+        out.push(mask_bit | 127);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
-    out.extend_from_slice(payload);
 }
 
 /// The WebSocket handshake of a request, as an axum extractor. Checks what axum's own
