@@ -356,6 +356,18 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
+    fn from_row(r: &AnyRow) -> DbResult<ChatMessage> {
+        Ok(ChatMessage {
+            id: r.try_get("id")?,
+            session_id: r.try_get("session_id")?,
+            round_index: r.try_get("round_index")?,
+            user_id: r.try_get("user_id")?,
+            user_name: r.try_get("user_name")?,
+            message: r.try_get("message")?,
+            created_at: r.try_get("created_at")?,
+        })
+    }
+
     pub fn json(&self, read_by: &[String]) -> Value {
         json!({
             "id": self.id,
@@ -959,16 +971,7 @@ impl Repo {
         for r in &rows {
             let id: String = r.try_get("id")?;
             if out.last().is_none_or(|(m, _)| m.id != id) {
-                let m = ChatMessage {
-                    id,
-                    session_id: r.try_get("session_id")?,
-                    round_index: r.try_get("round_index")?,
-                    user_id: r.try_get("user_id")?,
-                    user_name: r.try_get("user_name")?,
-                    message: r.try_get("message")?,
-                    created_at: r.try_get("created_at")?,
-                };
-                out.push((m, Vec::new()));
+                out.push((ChatMessage::from_row(r)?, Vec::new()));
             }
             if let Some(reader) = r.try_get::<Option<String>, _>("reader")? {
                 out.last_mut().expect("pushed").1.push(reader);
