@@ -8,6 +8,8 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+use crate::apps::lenient;
+
 /// Every event name a client may send.
 pub const EVENTS: &[&str] = &[
     "join",
@@ -165,15 +167,20 @@ pub enum Command {
 
 #[derive(Deserialize)]
 struct JoinData {
-    #[serde(rename = "peerId", default)]
+    #[serde(rename = "peerId", default, deserialize_with = "lenient::text")]
     peer_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     username: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct TargetData {
-    #[serde(rename = "targetPeerId", alias = "peerId", default)]
+    #[serde(
+        rename = "targetPeerId",
+        alias = "peerId",
+        default,
+        deserialize_with = "lenient::text"
+    )]
     target: Option<String>,
 }
 
@@ -182,14 +189,16 @@ struct ReactionData {
     emoji: String,
 }
 
+/// A chat message as clients send it. The XSAMI frontend sends `timestamp: new Date()`,
+/// which arrives as an ISO 8601 string; the document says milliseconds. Both are accepted.
 #[derive(Deserialize)]
 struct ChatData {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text")]
     id: Option<String>,
     message: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::millis")]
     timestamp: Option<i64>,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "lenient::text")]
     kind: Option<String>,
 }
 
@@ -369,6 +378,26 @@ mod tests {
         };
         assert_eq!((kind, target.as_deref()), (Signal::Candidate, Some("b")));
         assert!(data["candidate"].is_object());
+    }
+
+    #[test]
+    fn chat_from_the_xsami_frontend_decodes_with_its_iso_timestamp() {
+        let c = decode(json!({"event": "chat-message", "data": {
+            "id": "msg_1764920235493_k3j2h1g0f", "username": "Bob", "message": "hello from Bob",
+            "timestamp": "2026-12-05T07:37:15.493Z", "type": "text"}}))
+        .unwrap();
+        assert_eq!(
+            c,
+            Command::Chat {
+                id: Some("msg_1764920235493_k3j2h1g0f".into()),
+                message: "hello from Bob".into(),
+                timestamp: Some(1_796_456_235_493),
+                kind: Some("text".into()),
+            }
+        );
+        let e = decode(json!({"event": "chat-message", "data": {"message": "x", "timestamp": {}}}))
+            .unwrap_err();
+        assert!(e.contains("chat-message") && e.contains("ISO 8601"), "{e}");
     }
 
     #[test]
