@@ -2,8 +2,8 @@
 # Run the conference app's end-to-end tests (test/conference-*.test.js) against two
 # freshly started `roomwire serve` servers:
 #
-#   ROOMWIRE_SERVE_URL       [conference] require_auth = false
-#   ROOMWIRE_SERVE_AUTH_URL  [conference] require_auth = true
+#   ROOMWIRE_SERVE_URL       [conference] require_auth = false, [http] trusted_proxies = 127.0.0.3
+#   ROOMWIRE_SERVE_AUTH_URL  [conference] require_auth = true, chat_echo_to_sender = true
 #
 # Both get ROOMWIRE_JWT_SECRET=e2e-secret, ROOMWIRE_HTTP_API_KEY=e2e-api-key, the
 # conference limits the tests assume (see CONF in test/conference-helpers.js) and
@@ -34,9 +34,10 @@ rw_ensure_node_modules ws
 rw_workdir roomwire-conf-e2e
 rw_install_traps
 
-# start_server NAME PORT REQUIRE_AUTH
+# start_server NAME PORT REQUIRE_AUTH [VAR=VALUE ...]
 start_server() {
   local name="$1" port="$2" require_auth="$3"
+  shift 3
   local data="$RW_WORK/$name-data" log="$RW_WORK/$name.log"
   mkdir -p "$data"
   echo "conference-e2e: starting $name server: $ROOMWIRE_BIN serve --listen 127.0.0.1:$port (require_auth=$require_auth, log: $log)" >&2
@@ -52,14 +53,17 @@ start_server() {
     ROOMWIRE_CONFERENCE_MAX_CHAT_LENGTH=200 \
     ROOMWIRE_CONFERENCE_MAX_MESSAGE_BYTES=8192 \
     ROOMWIRE_CONFERENCE_REQUIRE_AUTH="$require_auth" \
+    "$@" \
     "$ROOMWIRE_BIN" serve --listen "127.0.0.1:$port" --data-dir "$data"
 }
 
 PORT="$(rw_free_port "${E2E_CONF_PORT:-3220}" 200)" || exit 1
-start_server open "$PORT" false
+# The open server believes X-Forwarded-For from 127.0.0.3 only (conference-xsami tests); the
+# auth server echoes chat to its sender.
+start_server open "$PORT" false ROOMWIRE_HTTP_TRUSTED_PROXIES=127.0.0.3
 # from PORT + 1: the open server may not be listening yet
 AUTH_PORT="$(rw_free_port $((PORT + 1)) 200)" || exit 1
-start_server auth "$AUTH_PORT" true
+start_server auth "$AUTH_PORT" true ROOMWIRE_CONFERENCE_CHAT_ECHO_TO_SENDER=true
 
 export ROOMWIRE_SERVE_URL="http://127.0.0.1:$PORT"
 export ROOMWIRE_SERVE_AUTH_URL="http://127.0.0.1:$AUTH_PORT"

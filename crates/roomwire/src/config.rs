@@ -97,6 +97,22 @@ pub struct ConferenceConfig {
     pub max_message_bytes: u64,
     /// Require a JWT to join.
     pub require_auth: bool,
+    /// Send a chat message back to its sender too. Off: to the others only, as the original
+    /// server did (the XSAMI frontend shows its own copy and would show an echo twice).
+    pub chat_echo_to_sender: bool,
+    /// A kick without auth also bans the kicked peer's username from rejoining.
+    pub kick_ban_by_username: bool,
+    /// A kick without auth also bans the kicked peer's client address. With both this and
+    /// `kick_ban_by_username`, a joiner is refused when both match (the same name from the
+    /// same address), so others behind the same address may still join.
+    pub kick_ban_by_address: bool,
+    /// Refusals (locked, full, banned) of one address from one room after which its next
+    /// WebSocket handshakes to that room get HTTP 403, so a client that retries on every close
+    /// runs out of attempts. 0: never refuse the handshake.
+    pub refusals_before_block: u64,
+    /// Longest time an address stays refused at the handshake; it is let in earlier once the
+    /// cause ends (room unlocked, a seat free, the ban over).
+    pub refusal_block_seconds: u64,
 }
 
 impl Default for ConferenceConfig {
@@ -112,6 +128,11 @@ impl Default for ConferenceConfig {
             max_messages_per_second: 30,
             max_message_bytes: 64 * 1024,
             require_auth: false,
+            chat_echo_to_sender: false,
+            kick_ban_by_username: true,
+            kick_ban_by_address: true,
+            refusals_before_block: 3,
+            refusal_block_seconds: 600,
         }
     }
 }
@@ -125,6 +146,9 @@ pub struct HttpConfig {
     pub shutdown_timeout_seconds: u64,
     /// Header that carries the admin API key for REST admin routes (value in `api_key`).
     pub api_key: String,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client;
+    /// from anyone else the header is ignored and the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -240,6 +264,7 @@ impl Default for HttpConfig {
             cors_origins: vec!["*".into()],
             shutdown_timeout_seconds: 10,
             api_key: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -449,6 +474,8 @@ impl Config {
                 format!("`{}`: expected memory", self.broker.kind),
             ));
         }
+        crate::client_addr::TrustedProxies::parse(&self.http.trusted_proxies)
+            .map_err(|e| bad("http.trusted_proxies", e))?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(bad("log_level", format!("`{}`: {e}", self.log_level)));
         }

@@ -21,7 +21,7 @@ use crate::engineio::{
     CloseReason, EngineApp, EngineConfig, EngineConn, EngineServer, Handshake, Incoming, Session,
 };
 use crate::hub::{Delivery, Frame, Frames, Hub};
-use crate::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn, WsLimits};
+use crate::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
 use crate::server::{self, App, Assembly, Core};
 use crate::socketio::{
     ConnectError, ConnectRequest, Event, NamespaceHandler, Payload, Socket, SocketIo,
@@ -43,15 +43,10 @@ pub fn conformance_config(mut config: Config) -> Config {
 /// Assembles the lab from a configuration already passed through [`conformance_config`].
 pub fn assemble(config: Config) -> anyhow::Result<Assembly> {
     let config = Arc::new(config);
-    let auth = Arc::new(Authenticator::from_config(&config)?);
-    let core = Core {
-        hub: Hub::in_memory(),
-        store: None,
-        auth: auth.clone(),
-        ws_limits: WsLimits::from_config(&config),
-        config: config.clone(),
-    };
-    let lab = Arc::new(Lab { auth });
+    let core = Core::new(config.clone(), Hub::in_memory(), None)?;
+    let lab = Arc::new(Lab {
+        auth: core.auth.clone(),
+    });
     let io = SocketIo::builder(core.hub.clone(), SocketIoConfig::from_config(&config))
         .namespace("/", "conformance", Arc::new(Reference { main: true }))
         .namespace(
@@ -281,8 +276,7 @@ impl App for LabRoutes {
                     Arc::new(JsonLab {
                         envelope: Envelope::Event,
                     }),
-                    core.hub.clone(),
-                    core.ws_limits.clone(),
+                    core,
                 ),
             )
             .route(
@@ -291,8 +285,7 @@ impl App for LabRoutes {
                     Arc::new(JsonLab {
                         envelope: Envelope::Type,
                     }),
-                    core.hub.clone(),
-                    core.ws_limits.clone(),
+                    core,
                 ),
             )
     }

@@ -8,6 +8,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod conformance;
 pub mod engineio;

@@ -9,7 +9,6 @@ use roomwire::auth::{self, Authenticator};
 use roomwire::config::{Config, Override};
 use roomwire::engineio::EngineConfig;
 use roomwire::hub::Hub;
-use roomwire::rawws::WsLimits;
 use roomwire::server::{self, Core};
 
 #[derive(Parser)]
@@ -235,14 +234,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let apps = roomwire::apps::all();
         let store = server::open_store(&config, &apps).await?;
-        let auth = Arc::new(Authenticator::from_config(&config)?);
-        let core = Core {
-            hub: Hub::in_memory(),
-            store: Some(store),
-            auth,
-            ws_limits: WsLimits::from_config(&config),
-            config: config.clone(),
-        };
+        let core = Core::new(config.clone(), Hub::in_memory(), Some(store))?;
         let assembly = server::assemble(core, &apps, EngineConfig::from_config(&config), "/socket.io/");
         let addr = config.listen_addr();
         let listener = tokio::net::TcpListener::bind(addr)

@@ -72,6 +72,7 @@ type LabelledCounters = ((&'static str, &'static str), Arc<AppCounters>);
 pub struct Metrics {
     apps: RwLock<Vec<LabelledCounters>>,
     errors: DashMap<String, AtomicU64>,
+    refusals: DashMap<(&'static str, &'static str, &'static str), AtomicU64>,
     pub rooms: AtomicI64,
     pub fanout_latency: Histogram,
     pub fanout_deliveries: AtomicU64,
@@ -108,6 +109,15 @@ impl Metrics {
         }
         self.errors
             .entry(code.to_owned())
+            .or_default()
+            .fetch_add(1, Relaxed);
+    }
+
+    /// Counts one client refused by an app: why (`reason`) and at which step (`stage`, e.g.
+    /// `join` for a documented error, `handshake` for an HTTP refusal before the upgrade).
+    pub fn refusal(&self, app: &'static str, reason: &'static str, stage: &'static str) {
+        self.refusals
+            .entry((app, reason, stage))
             .or_default()
             .fetch_add(1, Relaxed);
     }
@@ -181,6 +191,19 @@ impl Metrics {
                 out,
                 "roomwire_errors_total{{code=\"{}\"}} {n}",
                 escape_label(&code)
+            );
+        }
+        let _ = writeln!(out, "# HELP roomwire_refusals_total Clients an app refused, by reason and stage (join: the documented error; handshake: HTTP refusal before the upgrade)\n# TYPE roomwire_refusals_total counter");
+        let mut refusals: Vec<((&str, &str, &str), u64)> = self
+            .refusals
+            .iter()
+            .map(|e| (*e.key(), e.value().load(Relaxed)))
+            .collect();
+        refusals.sort();
+        for ((app, reason, stage), n) in refusals {
+            let _ = writeln!(
+                out,
+                "roomwire_refusals_total{{app=\"{app}\",reason=\"{reason}\",stage=\"{stage}\"}} {n}"
             );
         }
         let _ = writeln!(

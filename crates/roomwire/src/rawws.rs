@@ -8,22 +8,24 @@
 //! the hard size limit (1009).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::ws::{CloseFrame, Message};
 use axum::extract::{ConnectInfo, Path, Query};
-use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::{sleep, Instant};
 
+use crate::client_addr::TrustedProxies;
 use crate::hub::{CloseRequest, Delivery, Frame, Frames, Hub, MemberId, Outbox, Push, RoomKey};
 use crate::metrics::{metrics, AppCounters};
+use crate::server::Core;
 use crate::ws::{WebSocket, WsConfig, WsUpgrade};
 
 /// Which field names the event in an app's envelope.
@@ -81,7 +83,10 @@ pub struct OpenRequest {
     pub path: HashMap<String, String>,
     pub query: HashMap<String, String>,
     pub authorization: Option<String>,
+    /// The TCP peer.
     pub remote: Option<SocketAddr>,
+    /// The client's address: the peer, or what a trusted proxy says (`http.trusted_proxies`).
+    pub client: Option<IpAddr>,
 }
 
 impl OpenRequest {
@@ -100,6 +105,15 @@ pub struct Refusal {
     pub code: &'static str,
     pub message: String,
     pub close_code: u16,
+}
+
+/// An app's refusal of a WebSocket handshake, before any upgrade: the client gets an HTTP
+/// error status and a JSON `{code, message}` body, and its WebSocket never opens.
+#[derive(Debug, Clone)]
+pub struct HandshakeRefusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
 }
 
 /// A problem with one message, reported to the client without closing.
@@ -134,6 +148,11 @@ pub trait WsApp: Send + Sync + 'static {
             serde_json::json!({ "code": code, "message": message }),
         );
         Value::Object(m).to_string()
+    }
+    /// Looks at a handshake before the WebSocket is opened; a refusal here costs the client
+    /// one HTTP request and no connection. The default lets every handshake through.
+    fn screen(&self, _request: &OpenRequest) -> Result<(), HandshakeRefusal> {
+        Ok(())
     }
     async fn open(&self, conn: &WsConn, request: &OpenRequest) -> Result<Self::State, Refusal>;
     async fn on_message(&self, conn: &WsConn, state: &mut Self::State, message: Self::Message);
@@ -227,6 +246,7 @@ fn open_request(
     query: HashMap<String, String>,
     headers: &HeaderMap,
     remote: SocketAddr,
+    proxies: &TrustedProxies,
 ) -> OpenRequest {
     OpenRequest {
         path,
@@ -236,6 +256,7 @@ fn open_request(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         remote: Some(remote),
+        client: Some(proxies.client_ip(remote.ip(), headers)),
     }
 }
 
@@ -246,21 +267,36 @@ struct Endpoint<A: WsApp> {
     hub: Hub,
     limits: WsLimits,
     counters: Arc<AppCounters>,
+    proxies: Arc<TrustedProxies>,
 }
 
 impl<A: WsApp> Endpoint<A> {
-    fn new(app: Arc<A>, hub: Hub, limits: WsLimits) -> Arc<Endpoint<A>> {
-        let limits = app.limits(&limits);
+    fn new(app: Arc<A>, core: &Core) -> Arc<Endpoint<A>> {
+        let limits = app.limits(&core.ws_limits);
         let counters = metrics().app("websocket", app.name());
         Arc::new(Endpoint {
             app,
-            hub,
+            hub: core.hub.clone(),
             limits,
             counters,
+            proxies: core.proxies.clone(),
         })
     }
 
-    fn upgrade(self: Arc<Self>, ws: WsUpgrade, request: OpenRequest) -> Response {
+    fn upgrade(
+        self: Arc<Self>,
+        ws: WsUpgrade,
+        path: HashMap<String, String>,
+        query: HashMap<String, String>,
+        headers: &HeaderMap,
+        remote: SocketAddr,
+    ) -> Response {
+        let request = open_request(path, query, headers, remote, &self.proxies);
+        if let Err(refusal) = self.app.screen(&request) {
+            metrics().error(refusal.code);
+            let body = serde_json::json!({"code": refusal.code, "message": refusal.message});
+            return (refusal.status, axum::Json(body)).into_response();
+        }
         let l = &self.limits;
         ws.config(WsConfig {
             max_message_size: l.hard_max_message_bytes,
@@ -273,28 +309,28 @@ impl<A: WsApp> Endpoint<A> {
 }
 
 /// The route serving app `A` (mount it at a path with the parameters the app reads).
-pub fn route<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
-    let endpoint = Endpoint::new(app, hub, limits);
+pub fn route<A: WsApp>(app: Arc<A>, core: &Core) -> MethodRouter {
+    let endpoint = Endpoint::new(app, core);
     get(
         move |ws: WsUpgrade,
               Path(path): Path<HashMap<String, String>>,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
-            endpoint.upgrade(ws, open_request(path, query, &headers, remote))
+            endpoint.upgrade(ws, path, query, &headers, remote)
         },
     )
 }
 
 /// The same, for a path without parameters.
-pub fn route_fixed<A: WsApp>(app: Arc<A>, hub: Hub, limits: WsLimits) -> MethodRouter {
-    let endpoint = Endpoint::new(app, hub, limits);
+pub fn route_fixed<A: WsApp>(app: Arc<A>, core: &Core) -> MethodRouter {
+    let endpoint = Endpoint::new(app, core);
     get(
         move |ws: WsUpgrade,
               Query(query): Query<HashMap<String, String>>,
               headers: HeaderMap,
               ConnectInfo(remote): ConnectInfo<SocketAddr>| async move {
-            endpoint.upgrade(ws, open_request(HashMap::new(), query, &headers, remote))
+            endpoint.upgrade(ws, HashMap::new(), query, &headers, remote)
         },
     )
 }

@@ -13,6 +13,7 @@ use roomwire_store::{Migration, Store, StoreOptions};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::Authenticator;
+use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use crate::engineio::{CloseReason, EngineConfig, EngineServer};
 use crate::hub::{CloseRequest, Hub};
@@ -27,6 +28,25 @@ pub struct Core {
     pub store: Option<Store>,
     pub auth: Arc<Authenticator>,
     pub ws_limits: WsLimits,
+    /// Resolves a connection's client address (`http.trusted_proxies`).
+    pub proxies: Arc<TrustedProxies>,
+}
+
+impl Core {
+    /// The core of a server with this configuration, hub and database.
+    pub fn new(config: Arc<Config>, hub: Hub, store: Option<Store>) -> anyhow::Result<Core> {
+        let auth = Arc::new(Authenticator::from_config(&config)?);
+        let proxies = TrustedProxies::parse(&config.http.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("http.trusted_proxies: {e}"))?;
+        Ok(Core {
+            hub,
+            store,
+            auth,
+            ws_limits: WsLimits::from_config(&config),
+            proxies: Arc::new(proxies),
+            config,
+        })
+    }
 }
 
 /// An app plugged into the server: its namespaces, its routes, its tables.

@@ -137,6 +137,32 @@ test('two browsers connect over WebRTC through the conference signalling', { tim
     assert.deepEqual(await a.page.evaluate(() => window.rw.errors), []);
     assert.deepEqual(await b.page.evaluate(() => window.rw.errors), []);
 
+    // Room chat through the server, sent the way the XSAMI frontend sends it (its own copy
+    // shown at once, every chat-message received appended): each page shows each message once.
+    const roomHello = `room hello ${randomBytes(4).toString('hex')}`;
+    await a.page.fill('#roomText', roomHello);
+    await a.page.click('#roomSendBtn');
+    const roomReply = await b.page.evaluate(() => window.rw.chat('room reply from b'));
+    for (const p of [a, b]) {
+      await p.page.waitForFunction(
+        (texts) => texts.every((t) => window.rw.roomChat.some((m) => m.message === t)),
+        [roomHello, 'room reply from b'],
+        { timeout: STEP_MS, polling: 100 },
+      );
+    }
+    // b's reply went out after a's message arrived at the server, so an echo of a's message
+    // would have reached a before b's reply: checking now is enough.
+    for (const p of [a, b]) {
+      const shown = await p.page.evaluate(() => window.rw.roomChat.map((m) => m.message));
+      assert.deepEqual(shown.filter((t) => t === roomHello).length, 1, `${p.peer} shows "${roomHello}" once: ${JSON.stringify(shown)}`);
+      assert.deepEqual(shown.filter((t) => t === 'room reply from b').length, 1, `${p.peer} shows the reply once: ${JSON.stringify(shown)}`);
+      assert.equal(await p.page.locator('#roomChat div', { hasText: roomHello }).count(), 1, `${p.peer}: one line on screen`);
+    }
+    const bSaw = await b.page.evaluate(() => window.rw.roomChat);
+    assert.equal(bSaw.find((m) => m.message === roomHello).username, 'Alice');
+    assert.ok(roomReply.startsWith('msg_'));
+    mark('room chat shown once on each page');
+
     if (process.env.ROOMWIRE_SCREENSHOTS) await saveArtifacts(peers, process.env.ROOMWIRE_SCREENSHOTS, 'ok');
 
     // B leaves (navigating away sends `leave`): A gets peer-left and drops the connection.

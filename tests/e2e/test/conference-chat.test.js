@@ -19,13 +19,16 @@ import {
 } from './conference-helpers.js';
 
 suite('conference: chat-message', () => {
-  test('chat-message {message} → everyone (sender included) gets {id, peerId, username, message, timestamp, type}', { timeout: T }, async () => {
+  test('chat-message {message} → everyone else gets {id, peerId, username, message, timestamp, type}; not the sender (chat_echo_to_sender = false)', { timeout: T }, async () => {
     const room = roomId('chat');
     const [a, b, c] = await joinAll(room, ['Ann', 'Bo', 'Cy']);
     const before = Date.now();
+    const mb = b.mark();
     b.send('chat-message', { message: 'Hello everyone!' });
     const got = [];
-    for (const x of [a, b, c]) got.push(await x.data('chat-message'));
+    for (const x of [a, c]) got.push(await x.data('chat-message'));
+    await settle(b);
+    assertNone(b, mb, 'chat-message', 'the sender shows its own copy; an echo would show twice');
     const m = got[0];
     for (const k of ['id', 'peerId', 'username', 'message', 'timestamp', 'type']) assert.ok(k in m, `chat-message has "${k}": ${JSON.stringify(m)}`);
     assert.match(m.id, /^msg_[0-9a-f]{12}$/i, 'server-made id');
@@ -130,9 +133,9 @@ suite('conference: chat-history', () => {
     const room = roomId('hist');
     const [a, b] = await joinAll(room, ['Ann', 'Bo']);
     const sent = [];
-    for (const [who, text] of [[a, 'one'], [b, 'two'], [a, 'three']]) {
+    for (const [who, other, text] of [[a, b, 'one'], [b, a, 'two'], [a, b, 'three']]) {
       who.send('chat-message', { message: text });
-      sent.push(await who.data('chat-message', (d) => d.message === text));
+      sent.push(await other.data('chat-message', (d) => d.message === text));
     }
     const n = await join(room, { label: 'Newcomer' });
     const h = await n.data('chat-history');
@@ -159,12 +162,13 @@ suite('conference: chat-history', () => {
 
   test(`chat-history holds at most chat_history_limit (${CONF.chatHistoryLimit}) messages, the most recent, oldest first`, { timeout: T_LONG }, async () => {
     const room = roomId('histlimit');
-    const a = await join(room, { label: 'Ann' });
+    const [a, b] = await joinAll(room, ['Ann', 'Bo']);
+    b.keepAlive();
     const total = CONF.chatHistoryLimit + 3;
     // stay under max_messages_per_second (20): batches of 15, one per 1.1 s
     for (let i = 0; i < total; i += 15) {
       for (let j = i; j < Math.min(total, i + 15); j++) a.send('chat-message', { message: `m${j}` });
-      await a.data('chat-message', (d) => d.message === `m${Math.min(total, i + 15) - 1}`);
+      await b.data('chat-message', (d) => d.message === `m${Math.min(total, i + 15) - 1}`);
       if (i + 15 < total) await sleep(1100);
     }
     assert.equal(a.all('error').length, 0, `no errors while sending: ${a.history()}`);
@@ -178,10 +182,11 @@ suite('conference: chat-history', () => {
 
   test('chat history is persisted: after the empty room is deleted, a new room with the same id gets it', { timeout: T_LONG }, async () => {
     const room = roomId('persist');
-    const a = await join(room, { label: 'Ann' });
+    const [a, witness] = await joinAll(room, ['Ann', 'Wit']);
     a.send('chat-message', { message: 'remember me' });
-    const sent = await a.data('chat-message');
+    const sent = await witness.data('chat-message');
     const hostId = a.id;
+    await witness.close(1000);
     await a.close(1000);
     // empty_room_ttl_seconds = 1: the room disappears from the REST API
     await until(

@@ -19,11 +19,10 @@ use dashmap::DashMap;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use roomwire::auth::Authenticator;
 use roomwire::config::Config;
 use roomwire::engineio::EngineConfig;
 use roomwire::hub::{Hub, MemberId};
-use roomwire::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn, WsLimits};
+use roomwire::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
 use roomwire::server::{self, App, Core};
 use roomwire::socketio::{Event, NamespaceHandler, Payload, Socket, SocketIo};
 
@@ -180,11 +179,7 @@ impl App for BenchApp {
     fn routes(&self, core: &Core, _io: &SocketIo) -> Router {
         Router::new().route(
             "/signal",
-            rawws::route_fixed(
-                Arc::new(Signal::default()),
-                core.hub.clone(),
-                core.ws_limits.clone(),
-            ),
+            rawws::route_fixed(Arc::new(Signal::default()), core),
         )
     }
 }
@@ -236,14 +231,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(async move {
-            let auth = Arc::new(Authenticator::from_config(&config)?);
-            let core = Core {
-                hub: Hub::in_memory(),
-                store: None,
-                auth,
-                ws_limits: WsLimits::from_config(&config),
-                config: config.clone(),
-            };
+            let core = Core::new(config.clone(), Hub::in_memory(), None)?;
             let apps: Vec<Box<dyn App>> = vec![Box::new(BenchApp)];
             let assembly = server::assemble(
                 core,

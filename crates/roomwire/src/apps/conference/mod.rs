@@ -9,6 +9,7 @@ mod commands;
 mod rest;
 mod room;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,11 +29,13 @@ use crate::auth::{Authenticator, Identity};
 use crate::config::ConferenceConfig;
 use crate::hub::{CloseRequest, Delivery, Frame, Frames, Hub, MemberId, RoomKey};
 use crate::metrics::metrics;
-use crate::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn, WsLimits};
+use crate::rawws::{
+    self, Envelope, HandshakeRefusal, OpenRequest, Refusal, WsApp, WsConn, WsLimits,
+};
 use crate::server::{App, Core};
 use crate::socketio::SocketIo;
 use commands::{Command, Setting, Signal, TargetAction};
-use room::{Ban, Breakout, Role, Room, Waiter};
+use room::{Ban, BanRule, Breakout, Joiner, Role, Room, Waiter};
 
 pub const APP: &str = "conference";
 
@@ -84,7 +87,7 @@ impl App for ConferenceApp {
     fn routes(&self, core: &Core, _io: &SocketIo) -> Router {
         let app = Arc::new(Conference::new(core));
         tokio::spawn(app.clone().sweep());
-        let ws = rawws::route(app.clone(), core.hub.clone(), core.ws_limits.clone());
+        let ws = rawws::route(app.clone(), core);
         Router::new()
             .route("/room/{roomId}/websocket", ws.clone())
             // An empty room id never matches the route above; it must still get INVALID_ROOM.
@@ -112,6 +115,44 @@ pub struct Conference {
     auth: Arc<Authenticator>,
     api_key: String,
     breakout_counter: AtomicU64,
+    /// Recent refusals by (room, client address), for refusing repeated attempts at the
+    /// handshake (`refusals_before_block`).
+    refusals: DashMap<(String, IpAddr), Refusals>,
+}
+
+/// Why a joiner was refused, as far as a later handshake needs to know whether the cause
+/// still holds.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    Locked,
+    Full,
+    Banned { until: Instant },
+}
+
+impl Cause {
+    fn code(self) -> &'static str {
+        match self {
+            Cause::Locked => "ROOM_LOCKED",
+            Cause::Full => "ROOM_FULL",
+            Cause::Banned { .. } => "UNAUTHORIZED",
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Cause::Locked => "locked",
+            Cause::Full => "full",
+            Cause::Banned { .. } => "banned",
+        }
+    }
+}
+
+/// The refusals of one address from one room.
+#[derive(Debug, Clone, Copy)]
+struct Refusals {
+    count: u64,
+    last: Instant,
+    cause: Cause,
 }
 
 /// What the connection's task keeps between messages. Whether the peer is seated, waiting or
@@ -119,6 +160,8 @@ pub struct Conference {
 pub struct Seat {
     room_id: String,
     identity: Option<Identity>,
+    /// The client's address (see `http.trusted_proxies`).
+    address: Option<IpAddr>,
     peer_id: Option<String>,
     left: bool,
 }
@@ -172,6 +215,7 @@ impl Conference {
             auth: core.auth.clone(),
             api_key: core.config.http.api_key.clone(),
             breakout_counter: AtomicU64::new(0),
+            refusals: DashMap::new(),
         }
     }
 
@@ -230,6 +274,61 @@ impl Conference {
         });
     }
 
+    fn ban_rule(&self) -> BanRule {
+        BanRule {
+            by_username: self.config.kick_ban_by_username,
+            by_address: self.config.kick_ban_by_address,
+        }
+    }
+
+    fn remember_refusal(&self, room_id: &str, address: Option<IpAddr>, cause: Cause) {
+        let Some(address) = address else {
+            return;
+        };
+        if self.config.refusals_before_block == 0 {
+            return;
+        }
+        let now = Instant::now();
+        self.refusals
+            .entry((room_id.to_owned(), address))
+            .and_modify(|r| {
+                r.count += 1;
+                r.last = now;
+                r.cause = cause;
+            })
+            .or_insert(Refusals {
+                count: 1,
+                last: now,
+                cause,
+            });
+    }
+
+    /// The cause for which `address` is refused from `room_id` at the handshake: it was
+    /// refused `refusals_before_block` times, the last less than `refusal_block_seconds` ago,
+    /// and the cause still holds. A cause that no longer holds forgets the refusals.
+    fn refused_again(&self, room_id: &str, address: IpAddr) -> Option<Cause> {
+        let threshold = self.config.refusals_before_block;
+        if threshold == 0 {
+            return None;
+        }
+        let key = (room_id.to_owned(), address);
+        let refusals = *self.refusals.get(&key)?;
+        let now = Instant::now();
+        let recent = now.duration_since(refusals.last)
+            < Duration::from_secs(self.config.refusal_block_seconds);
+        let holds = recent
+            && match refusals.cause {
+                Cause::Banned { until } => until > now,
+                Cause::Locked => self.room(room_id).is_some_and(|r| r.lock().locked),
+                Cause::Full => self.room(room_id).is_some_and(|r| r.lock().is_full()),
+            };
+        if !holds {
+            self.refusals.remove(&key);
+            return None;
+        }
+        (refusals.count >= threshold).then_some(refusals.cause)
+    }
+
     fn room(&self, room_id: &str) -> Option<Arc<Mutex<Room>>> {
         self.rooms.get(room_id).map(|r| r.clone())
     }
@@ -273,8 +372,11 @@ impl Conference {
             Some(identity) => clean_name(identity.display_name(), MAX_USERNAME, "Guest"),
             None => clean_name(username.as_deref().unwrap_or(""), MAX_USERNAME, "Guest"),
         };
-        let refuse = |code: &'static str, message: &str| {
+        let refuse = |cause: Cause, message: &str| {
+            let code = cause.code();
             metrics().error(code);
+            metrics().refusal(APP, cause.reason(), "join");
+            self.remember_refusal(&seat.room_id, seat.address, cause);
             conn.send(WsApp::error_frame(self, code, message));
             conn.close(1008, code);
         };
@@ -286,8 +388,15 @@ impl Conference {
                 continue;
             }
             let now = Instant::now();
-            if r.is_banned(&peer_id, user_id.as_deref(), now) {
-                return refuse("UNAUTHORIZED", "you were removed from this room");
+            let joiner = Joiner {
+                peer_id: &peer_id,
+                user_id: user_id.as_deref(),
+                username: &username,
+                address: seat.address,
+            };
+            if let Some(ban) = r.ban_on(&joiner, self.ban_rule(), now) {
+                let cause = Cause::Banned { until: ban.until };
+                return refuse(cause, "you were removed from this room");
             }
             break if let Some(existing) = r.participant(&peer_id) {
                 let same_user = existing.user_id == user_id;
@@ -302,24 +411,34 @@ impl Conference {
                     seat.peer_id = Some(peer_id.clone());
                     true
                 } else {
-                    return refuse("PEER_ID_TAKEN", "another connection is using this peerId");
+                    let code = "PEER_ID_TAKEN";
+                    metrics().error(code);
+                    conn.send(WsApp::error_frame(
+                        self,
+                        code,
+                        "another connection is using this peerId",
+                    ));
+                    conn.close(1008, code);
+                    return;
                 }
             } else {
                 let designated = r.is_designated_host(&peer_id, user_id.as_deref());
                 if r.locked && !designated {
-                    return refuse("ROOM_LOCKED", "the room is locked");
+                    return refuse(Cause::Locked, "the room is locked");
                 }
-                if r.participants.len() >= r.max_participants {
-                    return refuse("ROOM_FULL", "the room is full");
+                if r.is_full() {
+                    return refuse(Cause::Full, "the room is full");
                 }
                 seat.peer_id = Some(peer_id.clone());
+                let waiter = Waiter {
+                    peer_id: peer_id.clone(),
+                    username: username.clone(),
+                    user_id: user_id.clone(),
+                    address: seat.address,
+                    member: conn.id,
+                };
                 if r.waiting_room && !designated && r.host.is_some() {
-                    r.waiting.push(Waiter {
-                        peer_id: peer_id.clone(),
-                        username: username.clone(),
-                        user_id: user_id.clone(),
-                        member: conn.id,
-                    });
+                    r.waiting.push(waiter);
                     let position = r.waiting.len();
                     conn.send(out("waiting", json!({"position": position})));
                     let notice = out(
@@ -329,13 +448,7 @@ impl Conference {
                     self.to_members(r.moderators(), &notice);
                     false
                 } else {
-                    self.seat(
-                        &mut r,
-                        conn.id,
-                        peer_id.clone(),
-                        username.clone(),
-                        user_id.clone(),
-                    );
+                    self.seat(&mut r, waiter);
                     true
                 }
             };
@@ -346,16 +459,15 @@ impl Conference {
     }
 
     /// Seats an admitted peer: state, hub room, `peers` to it, `peer-joined` to the others.
-    fn seat(
-        &self,
-        r: &mut Room,
-        member: MemberId,
-        peer_id: String,
-        username: String,
-        user_id: Option<String>,
-    ) {
+    fn seat(&self, r: &mut Room, w: Waiter) {
+        let (member, peer_id, username, user_id) = (
+            w.member,
+            w.peer_id.clone(),
+            w.username.clone(),
+            w.user_id.clone(),
+        );
         let previous_host = r.host.clone();
-        let became_host = r.admit(peer_id.clone(), username.clone(), user_id.clone(), member);
+        let became_host = r.admit(w);
         self.hub.join(member, Self::room_key(&r.id));
         self.to_member(member, out("peers", r.peers_message(&peer_id)));
         self.to_room(
@@ -544,7 +656,8 @@ impl Conference {
             }
         }
         let data = json!({"id": id, "peerId": peer_id, "username": username, "message": text, "timestamp": timestamp, "type": kind});
-        self.to_room(&seat.room_id, out("chat-message", data), None);
+        let except = (!self.config.chat_echo_to_sender).then_some(conn.id);
+        self.to_room(&seat.room_id, out("chat-message", data), except);
     }
 
     /// Every command of a seated peer but `join`, `ping` and chat.
@@ -799,7 +912,7 @@ impl Conference {
                 broadcast("waiting-room-disabled", json!({}));
                 for w in std::mem::take(&mut r.waiting) {
                     let member = w.member;
-                    self.seat(r, member, w.peer_id, w.username, w.user_id);
+                    self.seat(r, w);
                     self.spawn_history(member, &r.id);
                 }
             }
@@ -834,18 +947,16 @@ impl Conference {
                     r.bans.push(Ban {
                         peer_id: w.peer_id,
                         user_id: w.user_id,
+                        username: w.username,
+                        address: w.address,
                         until,
                     });
                     self.close_member(w.member, out("kicked", json!({})), CLOSE_KICKED, "kicked");
                     return Ok(());
                 }
                 let p = r.participant(target).ok_or_else(not_found)?;
-                let (peer_id, user_id, member) = (p.peer_id.clone(), p.user_id.clone(), p.member);
-                r.bans.push(Ban {
-                    peer_id,
-                    user_id,
-                    until,
-                });
+                let member = p.member;
+                r.bans.push(Ban::of(p, until));
                 if let Some(m) = member {
                     self.close_member(m, out("kicked", json!({})), CLOSE_KICKED, "kicked");
                 }
@@ -916,7 +1027,7 @@ impl Conference {
                     .ok_or_else(not_found)?;
                 let w = r.waiting.remove(i);
                 let member = w.member;
-                self.seat(r, member, w.peer_id, w.username, w.user_id);
+                self.seat(r, w);
                 self.spawn_history(member, &r.id);
             }
             TargetAction::Deny => {
@@ -1023,6 +1134,9 @@ impl Conference {
                         .remove_if(&id, |_, current| Arc::ptr_eq(current, &room));
                 }
             }
+            let block = Duration::from_secs(self.config.refusal_block_seconds);
+            self.refusals
+                .retain(|_, r| now.duration_since(r.last) < block);
         }
     }
 }
@@ -1061,6 +1175,27 @@ impl WsApp for Conference {
         }
     }
 
+    fn screen(&self, request: &OpenRequest) -> Result<(), HandshakeRefusal> {
+        let (Some(room_id), Some(address)) = (request.path.get("roomId"), request.client) else {
+            return Ok(());
+        };
+        match self.refused_again(room_id, address) {
+            Some(cause) => {
+                metrics().refusal(APP, cause.reason(), "handshake");
+                Err(HandshakeRefusal {
+                    status: axum::http::StatusCode::FORBIDDEN,
+                    code: cause.code(),
+                    message: format!(
+                        "refused from this room {} times recently ({}); try again later",
+                        self.config.refusals_before_block,
+                        cause.reason()
+                    ),
+                })
+            }
+            None => Ok(()),
+        }
+    }
+
     async fn open(&self, _conn: &WsConn, request: &OpenRequest) -> Result<Seat, Refusal> {
         let room_id = request.path.get("roomId").cloned().unwrap_or_default();
         if !valid_room_id(&room_id) {
@@ -1094,6 +1229,7 @@ impl WsApp for Conference {
         Ok(Seat {
             room_id,
             identity,
+            address: request.client,
             peer_id: None,
             left: false,
         })

@@ -4,6 +4,7 @@
 //! delivers the resulting messages through the hub while still holding the lock, so every
 //! member sees a room's events in the order the room changed.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -15,6 +16,8 @@ pub struct Participant {
     pub peer_id: String,
     pub username: String,
     pub user_id: Option<String>,
+    /// The client's address when it joined.
+    pub address: Option<IpAddr>,
     /// The live connection; `None` while the peer is in its reconnect grace.
     pub member: Option<MemberId>,
     /// Order of arrival: lower is longer present.
@@ -30,14 +33,65 @@ pub struct Waiter {
     pub peer_id: String,
     pub username: String,
     pub user_id: Option<String>,
+    pub address: Option<IpAddr>,
     pub member: MemberId,
 }
 
+/// Who asks to join: what a ban can be matched against.
+#[derive(Debug, Clone, Copy)]
+pub struct Joiner<'a> {
+    pub peer_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub username: &'a str,
+    pub address: Option<IpAddr>,
+}
+
+/// What a kick bans of a peer that has no authenticated user (`kick_ban_by_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanRule {
+    pub by_username: bool,
+    pub by_address: bool,
+}
+
+/// A kicked peer kept out of the room until `until`.
 #[derive(Debug, Clone)]
 pub struct Ban {
     pub peer_id: String,
     pub user_id: Option<String>,
+    pub username: String,
+    pub address: Option<IpAddr>,
     pub until: Instant,
+}
+
+impl Ban {
+    pub fn of(p: &Participant, until: Instant) -> Ban {
+        Ban {
+            peer_id: p.peer_id.clone(),
+            user_id: p.user_id.clone(),
+            username: p.username.clone(),
+            address: p.address,
+            until,
+        }
+    }
+
+    /// Whether this ban keeps `who` out. The same peer id or the same authenticated user is
+    /// always kept out. A joiner with a user of its own is someone else. Anyone else is kept
+    /// out when every criterion the rule enables matches: with both, the same username from
+    /// the same address, which stops a client that rejoins under a fresh peer id without
+    /// shutting out other people behind that address.
+    pub fn keeps_out(&self, who: &Joiner, rule: BanRule) -> bool {
+        if self.peer_id == who.peer_id
+            || (self.user_id.is_some() && self.user_id.as_deref() == who.user_id)
+        {
+            return true;
+        }
+        if who.user_id.is_some() || !(rule.by_username || rule.by_address) {
+            return false;
+        }
+        let same_name = || self.username.to_lowercase() == who.username.to_lowercase();
+        let same_address = || self.address.is_some() && self.address == who.address;
+        (!rule.by_username || same_name()) && (!rule.by_address || same_address())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,11 +182,16 @@ impl Room {
         }
     }
 
-    pub fn is_banned(&self, peer_id: &str, user_id: Option<&str>, now: Instant) -> bool {
-        self.bans.iter().any(|b| {
-            b.until > now
-                && (b.peer_id == peer_id || (user_id.is_some() && b.user_id.as_deref() == user_id))
-        })
+    /// The ban that keeps `who` out now, if any.
+    pub fn ban_on(&self, who: &Joiner, rule: BanRule, now: Instant) -> Option<&Ban> {
+        self.bans
+            .iter()
+            .find(|b| b.until > now && b.keeps_out(who, rule))
+    }
+
+    /// Whether the room has no seat left.
+    pub fn is_full(&self) -> bool {
+        self.participants.len() >= self.max_participants
     }
 
     pub fn is_designated_host(&self, peer_id: &str, user_id: Option<&str>) -> bool {
@@ -142,13 +201,14 @@ impl Room {
 
     /// Adds a participant; returns whether it became host. The first joiner of a room
     /// without a host becomes host; a designated host takes the role when it arrives.
-    pub fn admit(
-        &mut self,
-        peer_id: String,
-        username: String,
-        user_id: Option<String>,
-        member: MemberId,
-    ) -> bool {
+    pub fn admit(&mut self, w: Waiter) -> bool {
+        let Waiter {
+            peer_id,
+            username,
+            user_id,
+            address,
+            member,
+        } = w;
         let designated = self.is_designated_host(&peer_id, user_id.as_deref());
         self.waiting.retain(|w| w.peer_id != peer_id);
         self.next_arrival += 1;
@@ -156,6 +216,7 @@ impl Room {
             peer_id: peer_id.clone(),
             username,
             user_id,
+            address,
             member: Some(member),
             arrived: self.next_arrival,
             hand_raised: false,
@@ -318,22 +379,32 @@ mod tests {
         Room::new("r", 10, 0)
     }
 
+    fn waiter(peer_id: &str, member: MemberId) -> Waiter {
+        Waiter {
+            peer_id: peer_id.into(),
+            username: peer_id.to_uppercase(),
+            user_id: None,
+            address: None,
+            member,
+        }
+    }
+
     #[test]
     fn first_joiner_hosts_and_designated_host_takes_over() {
         let mut r = room();
         r.designated_host_peer = Some("boss".into());
-        assert!(r.admit("a".into(), "A".into(), None, 1));
-        assert!(!r.admit("b".into(), "B".into(), None, 2));
-        assert!(r.admit("boss".into(), "Boss".into(), None, 3));
+        assert!(r.admit(waiter("a", 1)));
+        assert!(!r.admit(waiter("b", 2)));
+        assert!(r.admit(waiter("boss", 3)));
         assert_eq!(r.host.as_deref(), Some("boss"));
     }
 
     #[test]
     fn host_passes_to_longest_present_co_host_else_longest_present_peer() {
         let mut r = room();
-        r.admit("a".into(), "A".into(), None, 1);
-        r.admit("b".into(), "B".into(), None, 2);
-        r.admit("c".into(), "C".into(), None, 3);
+        r.admit(waiter("a", 1));
+        r.admit(waiter("b", 2));
+        r.admit(waiter("c", 3));
         r.co_hosts.push("c".into());
         let (_, new_host) = r.remove("a").unwrap();
         assert_eq!(new_host.as_deref(), Some("c"));
@@ -345,6 +416,25 @@ mod tests {
         assert!(r.empty_since.is_some());
     }
 
+    fn joiner<'a>(
+        peer_id: &'a str,
+        user_id: Option<&'a str>,
+        username: &'a str,
+        address: &str,
+    ) -> Joiner<'a> {
+        Joiner {
+            peer_id,
+            user_id,
+            username,
+            address: Some(address.parse().unwrap()),
+        }
+    }
+
+    const BOTH: BanRule = BanRule {
+        by_username: true,
+        by_address: true,
+    };
+
     #[test]
     fn bans_match_peer_or_user_until_they_expire() {
         let mut r = room();
@@ -352,11 +442,59 @@ mod tests {
         r.bans.push(Ban {
             peer_id: "x".into(),
             user_id: Some("u".into()),
+            username: "Ux".into(),
+            address: Some("10.0.0.1".parse().unwrap()),
             until: now + std::time::Duration::from_secs(5),
         });
-        assert!(r.is_banned("x", None, now));
-        assert!(r.is_banned("y", Some("u"), now));
-        assert!(!r.is_banned("y", None, now));
-        assert!(!r.is_banned("x", None, now + std::time::Duration::from_secs(6)));
+        let later = now + std::time::Duration::from_secs(6);
+        assert!(r
+            .ban_on(&joiner("x", None, "Other", "10.9.9.9"), BOTH, now)
+            .is_some());
+        assert!(r
+            .ban_on(&joiner("y", Some("u"), "Other", "10.9.9.9"), BOTH, now)
+            .is_some());
+        assert!(r
+            .ban_on(&joiner("y", Some("v"), "Ux", "10.0.0.1"), BOTH, now)
+            .is_none());
+        assert!(r
+            .ban_on(&joiner("x", None, "Ux", "10.0.0.1"), BOTH, later)
+            .is_none());
+    }
+
+    #[test]
+    fn an_anonymous_ban_needs_every_enabled_criterion_to_match() {
+        let ban = Ban {
+            peer_id: "peer_old".into(),
+            user_id: None,
+            username: "Bob".into(),
+            address: Some("10.0.0.1".parse().unwrap()),
+            until: Instant::now(),
+        };
+        let back = joiner("peer_new", None, "bob", "10.0.0.1");
+        let colleague = joiner("peer_c", None, "Carol", "10.0.0.1");
+        let namesake = joiner("peer_n", None, "Bob", "10.0.0.2");
+        assert!(ban.keeps_out(&back, BOTH));
+        assert!(!ban.keeps_out(&colleague, BOTH));
+        assert!(!ban.keeps_out(&namesake, BOTH));
+        let by_address = BanRule {
+            by_username: false,
+            by_address: true,
+        };
+        assert!(ban.keeps_out(&colleague, by_address));
+        assert!(!ban.keeps_out(&namesake, by_address));
+        let by_name = BanRule {
+            by_username: true,
+            by_address: false,
+        };
+        assert!(ban.keeps_out(&namesake, by_name));
+        assert!(!ban.keeps_out(&colleague, by_name));
+        let none = BanRule {
+            by_username: false,
+            by_address: false,
+        };
+        assert!(!ban.keeps_out(&back, none));
+        assert!(ban.keeps_out(&joiner("peer_old", None, "X", "10.9.9.9"), none));
+        // Someone signed in is someone else.
+        assert!(!ban.keeps_out(&joiner("peer_new", Some("u2"), "Bob", "10.0.0.1"), BOTH));
     }
 }
