@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod conformance;
 pub mod engineio;
+pub mod http_error;
 pub mod hub;
 pub mod metrics;
 pub mod rawws;
