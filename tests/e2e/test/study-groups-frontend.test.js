@@ -143,6 +143,7 @@ suite('study-groups frontend: groups, members and invitations', () => {
     await invite(owner, g.id, other, 'MOD');
     const got = expectStatus(await call('GET', `/groups/${g.id}`, other), 200);
     assert.equal(got.ownerUserId, owner.id);
+    assert.deepEqual(got._count, { members: 2, contents: 0, sessions: 0 }, 'the group page reads _count.sessions');
     assert.ok(got.members.some((m) => m.userId === other.id), 'GroupContext: isMember');
     const byId = Object.fromEntries(got.members.map((m) => [m.userId, m]));
     assert.equal(byId[owner.id].role, 'OWNER');

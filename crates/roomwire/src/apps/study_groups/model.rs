@@ -24,6 +24,22 @@ macro_rules! named_enum {
             pub fn names() -> Vec<&'static str> {
                 Self::ALL.iter().map(|v| v.as_str()).collect()
             }
+
+            /// A request field: `default` when absent, else one of the names (the error
+            /// message names the field and every name).
+            #[allow(dead_code)]
+            pub fn parse_field(
+                value: Option<&str>,
+                default: $name,
+                field: &str,
+            ) -> Result<$name, String> {
+                match value {
+                    None => Ok(default),
+                    Some(v) => $name::parse(v).ok_or_else(|| {
+                        format!("`{field}` must be one of {}", Self::names().join(", "))
+                    }),
+                }
+            }
         }
     };
 }

@@ -190,9 +190,10 @@ pub struct GroupSummary {
 }
 
 impl GroupSummary {
-    /// The group with `_count {members, contents, sessions}` (Roomwire keeps no contents).
-    pub fn json(&self) -> Value {
-        let mut v = self.group.json(None);
+    /// The group with `_count {members, contents, sessions}` (Roomwire keeps no contents),
+    /// and its members when given.
+    pub fn json(&self, members: Option<&[Member]>) -> Value {
+        let mut v = self.group.json(members);
         v["_count"] = json!({"members": self.members, "contents": 0, "sessions": self.sessions});
         v
     }
@@ -805,6 +806,13 @@ impl Repo {
         .iter()
         .map(Session::from_row)
         .collect()
+    }
+
+    pub async fn session_count(&self, group_id: &str) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sg_sessions WHERE group_id = $1")
+            .bind(group_id)
+            .fetch_one(self.pool())
+            .await
     }
 
     /// A group's sessions, newest first, each with its number of rounds.

@@ -356,7 +356,7 @@ async fn create_group(
 
 async fn list_groups(State(app): State<Shared>, caller: Caller) -> ApiResult {
     let groups = app.repo.groups_of(&caller.id).await?;
-    let list: Vec<Value> = groups.iter().map(GroupSummary::json).collect();
+    let list: Vec<Value> = groups.iter().map(|g| g.json(None)).collect();
     ok(StatusCode::OK, Value::Array(list))
 }
 
@@ -367,7 +367,12 @@ async fn get_group(
 ) -> ApiResult {
     let (group, _) = app.group_for(&caller, &group_id).await?;
     let members = app.repo.members(&group_id).await?;
-    ok(StatusCode::OK, group.json(Some(&members)))
+    let summary = GroupSummary {
+        group,
+        members: members.len() as i64,
+        sessions: app.repo.session_count(&group_id).await?,
+    };
+    ok(StatusCode::OK, summary.json(Some(&members)))
 }
 
 #[derive(Deserialize)]
@@ -398,15 +403,8 @@ impl StudyGroups {
                 "`userId` must be 1 to 128 characters without spaces",
             ));
         }
-        let role = match body.role.as_deref() {
-            None => GroupRole::Member,
-            Some(r) => GroupRole::parse(r).ok_or_else(|| {
-                bad_request(format!(
-                    "`role` must be one of {}",
-                    GroupRole::names().join(", ")
-                ))
-            })?,
-        };
+        let role = GroupRole::parse_field(body.role.as_deref(), GroupRole::Member, "role")
+            .map_err(bad_request)?;
         let current = self.repo.role(group_id, &body.user_id).await?;
         if current.is_some() && !may_change {
             return Err(conflict(format!(
@@ -517,6 +515,15 @@ struct NewRound {
 #[serde(rename_all = "camelCase")]
 struct NewSession {
     rounds: Vec<NewRound>,
+    #[serde(flatten)]
+    people: SessionPeople,
+}
+
+/// What both forms of session creation may say besides the rounds: who facilitates, who
+/// writes the group's explanation, and a title.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionPeople {
     #[serde(default, alias = "facilitator_id")]
     facilitator_id: Option<String>,
     #[serde(default, alias = "scribe_id")]
@@ -544,9 +551,7 @@ async fn create_session(
     };
     let plan = prompts.map(|prompts| SessionPlan {
         prompts,
-        facilitator_id: body.facilitator_id,
-        scribe_id: body.scribe_id,
-        title: body.title,
+        people: body.people,
         content_id: None,
         mode: SessionMode::PiSprint,
         layer: Layer::L1,
@@ -568,12 +573,8 @@ struct NewContentSession {
     layer: Option<String>,
     #[serde(alias = "rounds_count")]
     rounds_count: Value,
-    #[serde(default, alias = "facilitator_id")]
-    facilitator_id: Option<String>,
-    #[serde(default, alias = "scribe_id")]
-    scribe_id: Option<String>,
-    #[serde(default)]
-    title: Option<String>,
+    #[serde(flatten)]
+    people: SessionPeople,
 }
 
 #[derive(Deserialize)]
@@ -616,30 +617,14 @@ fn content_session_plan(body: NewContentSession, max_rounds: u64) -> Result<Sess
             ))
         }
     };
-    let mode = match body.mode.as_deref() {
-        None => SessionMode::PiSprint,
-        Some(m) => SessionMode::parse(m).ok_or_else(|| {
-            bad_request(format!(
-                "`mode` must be one of {}",
-                SessionMode::names().join(", ")
-            ))
-        })?,
-    };
-    let layer = match body.layer.as_deref() {
-        None => Layer::L1,
-        Some(l) => Layer::parse(l).ok_or_else(|| {
-            bad_request(format!(
-                "`layer` must be one of {}",
-                Layer::names().join(", ")
-            ))
-        })?,
-    };
+    let mode = SessionMode::parse_field(body.mode.as_deref(), SessionMode::PiSprint, "mode")
+        .map_err(bad_request)?;
+    let layer =
+        Layer::parse_field(body.layer.as_deref(), Layer::L1, "layer").map_err(bad_request)?;
     Ok(SessionPlan {
         // The facilitator sets the prompts (PATCH or PUT .../rounds/:roundIndex/prompt).
         prompts: vec![String::new(); rounds as usize],
-        facilitator_id: body.facilitator_id,
-        scribe_id: body.scribe_id,
-        title: body.title,
+        people: body.people,
         content_id: Some(content_id),
         mode,
         layer,
@@ -659,9 +644,7 @@ enum ScribeDefault {
 /// A session to create, from either form.
 struct SessionPlan {
     prompts: Vec<String>,
-    facilitator_id: Option<String>,
-    scribe_id: Option<String>,
-    title: Option<String>,
+    people: SessionPeople,
     content_id: Option<String>,
     mode: SessionMode,
     layer: Layer,
@@ -684,8 +667,11 @@ impl StudyGroups {
         }
         let plan = plan?;
         let prompts = plan.prompts;
-        let facilitator = plan.facilitator_id.unwrap_or_else(|| caller.id.clone());
-        let scribe = match (plan.scribe_id, plan.scribe) {
+        let facilitator = plan
+            .people
+            .facilitator_id
+            .unwrap_or_else(|| caller.id.clone());
+        let scribe = match (plan.people.scribe_id, plan.scribe) {
             (Some(s), _) => s,
             (None, ScribeDefault::Facilitator) => facilitator.clone(),
             (None, ScribeDefault::AnotherMember) => {
@@ -700,7 +686,7 @@ impl StudyGroups {
                 )));
             }
         }
-        let title = match plan.title.as_deref() {
+        let title = match plan.people.title.as_deref() {
             Some(t) if !strip_markup(t).trim().is_empty() => {
                 clean_text(t, "title", self.config.max_name_length)?
             }
