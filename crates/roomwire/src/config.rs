@@ -52,12 +52,24 @@ pub struct StudyGroupsConfig {
     pub max_prompt_length: u64,
     /// Rounds per session.
     pub max_rounds: u64,
+    /// Answer options of one round's prompt.
+    pub max_options: u64,
     /// Bytes of an activity event's `payload`, as JSON text.
     pub max_event_payload_bytes: u64,
     /// Characters of a group's name (and a session's title).
     pub max_name_length: u64,
     /// Most chat messages one history request returns.
     pub chat_page_max: u64,
+    /// Phase timers (seconds) of rounds in layer-`L1` sessions, sent as `timingJson`.
+    pub vote_seconds: u64,
+    pub discuss_seconds: u64,
+    pub revote_seconds: u64,
+    pub explain_seconds: u64,
+    /// Phase timers (seconds) of rounds in layer-`L2`/`L3` sessions.
+    pub advanced_vote_seconds: u64,
+    pub advanced_discuss_seconds: u64,
+    pub advanced_revote_seconds: u64,
+    pub advanced_explain_seconds: u64,
 }
 
 impl Default for StudyGroupsConfig {
@@ -66,9 +78,18 @@ impl Default for StudyGroupsConfig {
             max_chat_length: 500,
             max_prompt_length: 2000,
             max_rounds: 50,
+            max_options: 10,
             max_event_payload_bytes: 16 * 1024,
             max_name_length: 100,
             chat_page_max: 500,
+            vote_seconds: 60,
+            discuss_seconds: 180,
+            revote_seconds: 60,
+            explain_seconds: 180,
+            advanced_vote_seconds: 90,
+            advanced_discuss_seconds: 240,
+            advanced_revote_seconds: 90,
+            advanced_explain_seconds: 240,
         }
     }
 }
@@ -547,6 +568,7 @@ impl Config {
                 self.study_groups.max_prompt_length,
             ),
             ("study_groups.max_rounds", self.study_groups.max_rounds),
+            ("study_groups.max_options", self.study_groups.max_options),
             (
                 "study_groups.max_event_payload_bytes",
                 self.study_groups.max_event_payload_bytes,

@@ -12,6 +12,7 @@ pub mod client_addr;
 pub mod config;
 pub mod conformance;
 pub mod engineio;
+pub mod http_error;
 pub mod hub;
 pub mod metrics;
 pub mod rawws;

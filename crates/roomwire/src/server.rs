@@ -139,7 +139,12 @@ pub fn assemble_with(
             async move { axum::Json((*document).clone()) }
         }),
     );
-    let router = router.layer(cors(&core.config.http.cors_origins));
+    // Unknown paths and unsupported methods answer in the JSON error shape of every REST
+    // route. The 405 fallback applies to the routes registered so far: keep it last.
+    let router = router
+        .fallback(crate::http_error::not_found)
+        .method_not_allowed_fallback(crate::http_error::method_not_allowed)
+        .layer(cors(&core.config));
     Assembly {
         router,
         core,
@@ -147,7 +152,13 @@ pub fn assemble_with(
     }
 }
 
-fn cors(origins: &[String]) -> CorsLayer {
+/// CORS for browsers. With an explicit origin list, those origins may send credentials.
+/// With `*` outside production, the request's own `Origin` is echoed with
+/// `Access-Control-Allow-Credentials: true`, so that a frontend whose HTTP client sends
+/// credentials (the study-groups frontend's axios client does) is not refused by the browser;
+/// in production `*` stays the plain wildcard, without credentials.
+fn cors(config: &Config) -> CorsLayer {
+    let origins = &config.http.cors_origins;
     let layer = CorsLayer::new()
         .allow_methods([
             Method::GET,
@@ -161,9 +172,17 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::HeaderName::from_static("x-api-key"),
-        ]);
+        ])
+        // The study-groups chat history names its next page in this header.
+        .expose_headers([header::HeaderName::from_static("x-next-before")]);
     if origins.iter().any(|o| o == "*") {
-        layer.allow_origin(AllowOrigin::any())
+        if config.is_production() {
+            layer.allow_origin(AllowOrigin::any())
+        } else {
+            layer
+                .allow_origin(AllowOrigin::mirror_request())
+                .allow_credentials(true)
+        }
     } else {
         let list: Vec<HeaderValue> = origins
             .iter()

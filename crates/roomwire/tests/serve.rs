@@ -270,8 +270,29 @@ async fn cors_allows_only_the_configured_origins() {
         !refused.contains("access-control-allow-origin"),
         "{refused}"
     );
+    // `*` in development: the origin is echoed and may send credentials (a browser refuses
+    // `*` for a request with credentials).
     let mut open = Server::start("cors-any", &[]);
     open.wait_healthy().await;
     let any = preflight(open.port, "http://anywhere.example").await;
+    assert!(
+        any.contains("access-control-allow-origin: http://anywhere.example"),
+        "{any}"
+    );
+    assert!(
+        any.contains("access-control-allow-credentials: true"),
+        "{any}"
+    );
+    // `*` in production: the plain wildcard, no credentials.
+    let mut prod = Server::start(
+        "cors-any-production",
+        &[
+            ("ROOMWIRE_ENV", "production"),
+            ("ROOMWIRE_JWT_SECRET", "a-production-secret-for-this-test"),
+        ],
+    );
+    prod.wait_healthy().await;
+    let any = preflight(prod.port, "http://anywhere.example").await;
     assert!(any.contains("access-control-allow-origin: *"), "{any}");
+    assert!(!any.contains("access-control-allow-credentials"), "{any}");
 }

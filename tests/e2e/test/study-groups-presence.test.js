@@ -310,6 +310,9 @@ suite('study-groups sockets: isolation', () => {
     await in2.take('session.updated', (d) => d.reason === 'ATTENDANCE');
     await submit(ctx.scribe, s2.id, 1, 'PI_VOTE_SUBMIT', { c: 1 });
     await in2.take('vote.submitted');
+    // the facilitator's socket joined session 2: it attends, and the vote gate waits for it
+    await submit(ctx.fac, s2.id, 1, 'PI_VOTE_SUBMIT', { c: 2 });
+    await in2.take('vote.submitted', (d) => d.userId === ctx.fac.id);
     await submit(ctx.scribe, s2.id, 1, 'OTHER_THING', { c: 1 });
     await in2.take('session.updated', (d) => d.reason === 'EVENT');
     expectStatus(await advance(ctx.fac, s2.id, 1, 'DISCUSSING'), 200);
@@ -385,14 +388,16 @@ suite('study-groups sockets: the common event shape', () => {
     await startSession(ctx.fac, ctx.sid);
     for (const u of [ctx.fac, ctx.scribe, ctx.member]) await attendSession(u, ctx.sid);
     expectStatus(await api('PATCH', `${V1}/group-sessions/${ctx.sid}/rounds/1/prompt`, { as: ctx.fac, body: { prompt: 'Why?' } }), 200);
-    for (const u of [ctx.fac, ctx.scribe, ctx.member]) await submit(u, ctx.sid, 1, 'PI_VOTE_SUBMIT', { v: 1 });
+    // Every socket that joined attends (the owner's too): all four vote and re-vote.
+    const voters = [ctx.fac, ctx.scribe, ctx.member, ctx.owner];
+    for (const u of voters) await submit(u, ctx.sid, 1, 'PI_VOTE_SUBMIT', { v: 1 });
     expectStatus(await advance(ctx.fac, ctx.sid, 1, 'DISCUSSING'), 200);
     const msg = expectStatus(await postChat(ctx.member, ctx.gid, ctx.sid, 'I think A', 1), 201);
     await mem.take('chat.message', (d) => d.id === msg.id); // wait: the read needs the message
     await fac.ack('chat.read', { sessionId: ctx.sid, messageId: msg.id });
     await submit(ctx.member, ctx.sid, 1, 'DISCUSSION_NOTE', { t: 'x' });
     expectStatus(await advance(ctx.fac, ctx.sid, 1, 'REVOTING'), 200);
-    for (const u of [ctx.fac, ctx.scribe, ctx.member]) await submit(u, ctx.sid, 1, 'PI_REVOTE_SUBMIT', { v: 2 });
+    for (const u of voters) await submit(u, ctx.sid, 1, 'PI_REVOTE_SUBMIT', { v: 2 });
     expectStatus(await advance(ctx.fac, ctx.sid, 1, 'EXPLAINING'), 200);
     await submit(ctx.scribe, ctx.sid, 1, 'GROUP_EXPLANATION_SUBMIT', { text: 'card' });
     expectStatus(await advance(ctx.fac, ctx.sid, 1, 'DONE'), 200);

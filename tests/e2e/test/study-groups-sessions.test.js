@@ -177,10 +177,10 @@ suite('study-groups REST: reading sessions', () => {
       const second = await createSession(ctx.owner, ctx.gid, { title: 'Second', rounds: [{ prompt: 'Q' }] });
       const other = await classroom();
       const res = expectStatus(await api('GET', `${prefix}/groups/${ctx.gid}/sessions`, { as: ctx.member }), 200);
-      assert.ok(Array.isArray(res.sessions), JSON.stringify(res));
-      assert.deepEqual(res.sessions.map((s) => s.id).sort(), [ctx.sid, second.id].sort());
-      assert.ok(!res.sessions.some((s) => s.id === other.sid));
-      for (const s of res.sessions) {
+      assert.ok(Array.isArray(res), JSON.stringify(res));
+      assert.deepEqual(res.map((s) => s.id).sort(), [ctx.sid, second.id].sort());
+      assert.ok(!res.some((s) => s.id === other.sid));
+      for (const s of res) {
         assertKeys(s, ['id', 'groupId', 'title', 'status', 'facilitatorId', 'scribeId', 'createdBy', 'createdAt'], 'listed session');
         assert.ok(!('rounds' in s), `listed without rounds: ${JSON.stringify(s)}`);
         assert.ok(!('members' in s), `listed without members: ${JSON.stringify(s)}`);

@@ -257,6 +257,27 @@ impl StudyGroups {
         }
     }
 
+    /// Marks the user as attending the session (`JOINED`): the rounds' vote gates wait for
+    /// every attending member, and only attending members submit activity events. Both a
+    /// `joinSession` on the socket and `POST /group-sessions/:id/join` attend; attendance is
+    /// kept when the socket leaves. The first time, the session hears `session.updated`
+    /// (`reason: "ATTENDANCE"`). Returns when the user first attended.
+    async fn attend(&self, session_id: &str, user_id: &str) -> Result<i64, sqlx::Error> {
+        let (at, first) = self
+            .repo
+            .mark_joined(session_id, user_id, roomwire_store::now_ms())
+            .await?;
+        if first {
+            let mut data = Map::new();
+            data.insert("sessionId".into(), session_id.into());
+            data.insert("reason".into(), "ATTENDANCE".into());
+            data.insert("userId".into(), user_id.into());
+            data.insert("attendance".into(), "JOINED".into());
+            self.emit_to_session(session_id, "session.updated", data);
+        }
+        Ok(at)
+    }
+
     /// `userJoined` / `userLeft` to the session's other sockets.
     fn announce_presence(&self, socket: &Socket, who: &Attendee, session_id: &str, event: &str) {
         let mut data = Map::new();

@@ -24,6 +24,22 @@ macro_rules! named_enum {
             pub fn names() -> Vec<&'static str> {
                 Self::ALL.iter().map(|v| v.as_str()).collect()
             }
+
+            /// A request field: `default` when absent, else one of the names (the error
+            /// message names the field and every name).
+            #[allow(dead_code)]
+            pub fn parse_field(
+                value: Option<&str>,
+                default: $name,
+                field: &str,
+            ) -> Result<$name, String> {
+                match value {
+                    None => Ok(default),
+                    Some(v) => $name::parse(v).ok_or_else(|| {
+                        format!("`{field}` must be one of {}", Self::names().join(", "))
+                    }),
+                }
+            }
         }
     };
 }
@@ -43,6 +59,131 @@ impl GroupRole {
 named_enum! {
     /// Where a session is in its life.
     SessionStatus { Created = "CREATED", Running = "RUNNING", Finished = "FINISHED" }
+}
+
+impl SessionStatus {
+    /// Members may mark their attendance until the session is finished.
+    pub fn accepts_attendance(self) -> bool {
+        self != SessionStatus::Finished
+    }
+}
+
+named_enum! {
+    /// The activity format of a session (the frontend's `mode`; Roomwire runs every mode with
+    /// the same round machine).
+    SessionMode { PiSprint = "PI_SPRINT", JigsawMicro = "JIGSAW_MICRO", TblLite = "TBL_LITE" }
+}
+
+named_enum! {
+    /// The depth of a session's content: `L2` and `L3` get the longer phase timers.
+    Layer { L1 = "L1", L2 = "L2", L3 = "L3" }
+}
+
+impl Layer {
+    pub fn advanced(self) -> bool {
+        self != Layer::L1
+    }
+}
+
+/// How long each phase of a round is meant to last, in seconds (the frontend counts down from
+/// these; the server does not end phases by itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub vote_sec: i64,
+    pub discuss_sec: i64,
+    pub revote_sec: i64,
+    pub explain_sec: i64,
+}
+
+impl Timing {
+    /// The configured timers of a layer.
+    pub fn for_layer(layer: Layer, config: &crate::config::StudyGroupsConfig) -> Timing {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if layer.advanced() {
+            Timing {
+                vote_sec: n(config.advanced_vote_seconds),
+                discuss_sec: n(config.advanced_discuss_seconds),
+                revote_sec: n(config.advanced_revote_seconds),
+                explain_sec: n(config.advanced_explain_seconds),
+            }
+        } else {
+            Timing {
+                vote_sec: n(config.vote_seconds),
+                discuss_sec: n(config.discuss_seconds),
+                revote_sec: n(config.revote_seconds),
+                explain_sec: n(config.explain_seconds),
+            }
+        }
+    }
+
+    /// `timingJson` as the frontend reads it.
+    pub fn json(self) -> serde_json::Value {
+        serde_json::json!({
+            "voteSec": self.vote_sec,
+            "discussSec": self.discuss_sec,
+            "revoteSec": self.revote_sec,
+            "explainSec": self.explain_sec,
+        })
+    }
+}
+
+/// A member's one role in a session as the frontend shows it (`assignedRole`): the scribe
+/// (who writes the group explanation) first, then the facilitator, else a participant.
+pub fn assigned_role(facilitator_id: &str, scribe_id: &str, user_id: &str) -> &'static str {
+    if scribe_id == user_id {
+        "SCRIBE"
+    } else if facilitator_id == user_id {
+        "FACILITATOR"
+    } else {
+        "PARTICIPANT"
+    }
+}
+
+/// The scribe of a session created without one named: the first member (in the order they
+/// joined the group) who is not the facilitator, else the facilitator.
+pub fn default_scribe<'a>(
+    members: impl IntoIterator<Item = &'a str>,
+    facilitator: &'a str,
+) -> &'a str {
+    members
+        .into_iter()
+        .find(|m| *m != facilitator)
+        .unwrap_or(facilitator)
+}
+
+/// The card a group explanation makes (`cardJson`), from the explanation's payload as the
+/// frontend sends it (`{group_choice, explanation, key_terms, linked_highlight_ids}`, camelCase
+/// accepted too; a bare string is the explanation). `prompt` is the round's prompt unless the
+/// payload names one.
+pub fn shared_card(payload: &serde_json::Value, round_prompt: &str) -> serde_json::Value {
+    use serde_json::Value;
+    let field = |names: &[&str]| names.iter().find_map(|n| payload.get(*n)).cloned();
+    let text = |names: &[&str]| match field(names) {
+        Some(Value::String(s)) => s,
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let list = |names: &[&str]| -> Vec<Value> {
+        match field(names) {
+            Some(Value::Array(items)) => items.into_iter().filter(Value::is_string).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let explanation = match payload {
+        Value::String(s) => s.clone(),
+        _ => text(&["explanation", "text"]),
+    };
+    let prompt = match text(&["prompt"]) {
+        p if p.is_empty() => round_prompt.to_owned(),
+        p => p,
+    };
+    serde_json::json!({
+        "prompt": prompt,
+        "groupAnswer": text(&["group_choice", "groupChoice", "groupAnswer", "group_answer"]),
+        "explanation": explanation,
+        "keyTerms": list(&["key_terms", "keyTerms"]),
+        "linkedHighlightIds": list(&["linked_highlight_ids", "linkedHighlightIds"]),
+    })
 }
 
 named_enum! {
@@ -202,6 +343,45 @@ mod tests {
             Some(PI_VOTE_SUBMIT)
         );
         assert_eq!(EventKind::of("HINT_REQUESTED"), EventKind::Other);
+    }
+
+    #[test]
+    fn assigned_roles_put_the_scribe_first() {
+        assert_eq!(assigned_role("f", "s", "s"), "SCRIBE");
+        assert_eq!(assigned_role("f", "s", "f"), "FACILITATOR");
+        assert_eq!(assigned_role("x", "x", "x"), "SCRIBE");
+        assert_eq!(assigned_role("f", "s", "m"), "PARTICIPANT");
+        assert_eq!(default_scribe(["f", "a", "b"], "f"), "a");
+        assert_eq!(default_scribe(["f"], "f"), "f");
+    }
+
+    #[test]
+    fn timers_follow_the_layer() {
+        let c = crate::config::StudyGroupsConfig::default();
+        assert_eq!(Timing::for_layer(Layer::L1, &c).vote_sec, 60);
+        assert_eq!(Timing::for_layer(Layer::L3, &c).discuss_sec, 240);
+        assert_eq!(Timing::for_layer(Layer::L1, &c).json()["explainSec"], 180);
+    }
+
+    #[test]
+    fn shared_cards_read_the_frontends_payload() {
+        let card = shared_card(
+            &serde_json::json!({"group_choice": "B", "explanation": "because",
+                "key_terms": ["x", 3, "y"], "linked_highlight_ids": ["h1"]}),
+            "Q1",
+        );
+        assert_eq!(
+            card,
+            serde_json::json!({"prompt": "Q1", "groupAnswer": "B", "explanation": "because",
+                "keyTerms": ["x", "y"], "linkedHighlightIds": ["h1"]})
+        );
+        let bare = shared_card(&serde_json::json!("just text"), "");
+        assert_eq!(bare["explanation"], "just text");
+        assert_eq!(bare["keyTerms"], serde_json::json!([]));
+        assert_eq!(
+            shared_card(&serde_json::json!({"prompt": "P"}), "Q")["prompt"],
+            "P"
+        );
     }
 
     #[test]

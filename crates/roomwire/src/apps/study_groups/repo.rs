@@ -7,12 +7,15 @@ use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::model::{GroupRole, RoundStatus, SessionStatus};
+use super::model::{
+    assigned_role, shared_card, GroupRole, Layer, RoundStatus, SessionMode, SessionStatus, Timing,
+};
 use crate::apps::stamp::iso8601;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "study_groups_001_schema",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "study_groups_001_schema",
+        sql: "
         CREATE TABLE sg_users (
             id TEXT PRIMARY KEY,
             name TEXT,
@@ -108,7 +111,24 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX sg_chat_reads_session ON sg_chat_reads (session_id);
     ",
-}];
+    },
+    // What the AprendeAI frontend creates and reads beyond the document: a session's content
+    // reference, mode and layer; a round's answer options and phase timers (NULL timers: the
+    // configured L1 timers, for rounds made before this migration).
+    Migration {
+        id: "study_groups_002_frontend_fields",
+        sql: "
+        ALTER TABLE sg_sessions ADD COLUMN content_id TEXT;
+        ALTER TABLE sg_sessions ADD COLUMN mode TEXT NOT NULL DEFAULT 'PI_SPRINT';
+        ALTER TABLE sg_sessions ADD COLUMN layer TEXT NOT NULL DEFAULT 'L1';
+        ALTER TABLE sg_rounds ADD COLUMN options TEXT;
+        ALTER TABLE sg_rounds ADD COLUMN vote_sec BIGINT;
+        ALTER TABLE sg_rounds ADD COLUMN discuss_sec BIGINT;
+        ALTER TABLE sg_rounds ADD COLUMN revote_sec BIGINT;
+        ALTER TABLE sg_rounds ADD COLUMN explain_sec BIGINT;
+    ",
+    },
+];
 
 type DbResult<T> = Result<T, sqlx::Error>;
 
@@ -143,17 +163,38 @@ impl Group {
         })
     }
 
+    /// The group; `members` when they were read. `ownerUserId` is the frontend's name of
+    /// `ownerId`.
     pub fn json(&self, members: Option<&[Member]>) -> Value {
         let mut v = json!({
             "id": self.id,
             "name": self.name,
             "description": self.description,
             "ownerId": self.owner_id,
+            "ownerUserId": self.owner_id,
             "createdAt": iso8601(self.created_at),
         });
         if let Some(members) = members {
-            v["members"] = members.iter().map(Member::json).collect();
+            v["members"] = members.iter().map(|m| m.json(&self.id)).collect();
         }
+        v
+    }
+}
+
+/// A group as listed, with how many members and sessions it has.
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub group: Group,
+    pub members: i64,
+    pub sessions: i64,
+}
+
+impl GroupSummary {
+    /// The group with `_count {members, contents, sessions}` (Roomwire keeps no contents),
+    /// and its members when given.
+    pub fn json(&self, members: Option<&[Member]>) -> Value {
+        let mut v = self.group.json(members);
+        v["_count"] = json!({"members": self.members, "contents": 0, "sessions": self.sessions});
         v
     }
 }
@@ -162,6 +203,7 @@ impl Group {
 pub struct Member {
     pub user_id: String,
     pub user_name: String,
+    pub email: Option<String>,
     pub role: GroupRole,
     pub added_at: i64,
 }
@@ -174,20 +216,32 @@ impl Member {
     fn from_row(r: &AnyRow) -> DbResult<Member> {
         let user_id: String = r.try_get("user_id")?;
         let role: String = r.try_get("role")?;
+        let email: Option<String> = r.try_get("email")?;
         Ok(Member {
-            user_name: display(&user_id, r.try_get("name")?, r.try_get("email")?),
+            user_name: display(&user_id, r.try_get("name")?, email.clone()),
+            email: email.filter(|e| !e.is_empty()),
             role: GroupRole::parse(&role).ok_or_else(|| corrupt("role", &role))?,
             added_at: r.try_get("added_at")?,
             user_id,
         })
     }
 
-    pub fn json(&self) -> Value {
+    /// `user {id, name, email}` is how the frontend reads the member's name.
+    pub fn user(&self) -> Value {
+        json!({"id": self.user_id, "name": self.user_name, "email": self.email})
+    }
+
+    /// A member of group `group_id`; every member is `ACTIVE` (joining needs no acceptance).
+    pub fn json(&self, group_id: &str) -> Value {
         json!({
+            "groupId": group_id,
             "userId": self.user_id,
             "userName": self.user_name,
             "role": self.role.as_str(),
+            "status": "ACTIVE",
             "addedAt": iso8601(self.added_at),
+            "joinedAt": iso8601(self.added_at),
+            "user": self.user(),
         })
     }
 }
@@ -206,14 +260,20 @@ pub struct Session {
     pub started_by: Option<String>,
     pub ended_at: Option<i64>,
     pub ended_by: Option<String>,
+    /// An opaque reference to the content studied (Roomwire has no content library).
+    pub content_id: Option<String>,
+    pub mode: SessionMode,
+    pub layer: Layer,
 }
 
 const SESSION_COLUMNS: &str = "id, group_id, title, status, facilitator_id, scribe_id, \
-     created_by, created_at, started_at, started_by, ended_at, ended_by";
+     created_by, created_at, started_at, started_by, ended_at, ended_by, content_id, mode, layer";
 
 impl Session {
     fn from_row(r: &AnyRow) -> DbResult<Session> {
         let status: String = r.try_get("status")?;
+        let mode: String = r.try_get("mode")?;
+        let layer: String = r.try_get("layer")?;
         Ok(Session {
             id: r.try_get("id")?,
             group_id: r.try_get("group_id")?,
@@ -227,10 +287,14 @@ impl Session {
             started_by: r.try_get("started_by")?,
             ended_at: r.try_get("ended_at")?,
             ended_by: r.try_get("ended_by")?,
+            content_id: r.try_get("content_id")?,
+            mode: SessionMode::parse(&mode).ok_or_else(|| corrupt("mode", &mode))?,
+            layer: Layer::parse(&layer).ok_or_else(|| corrupt("layer", &layer))?,
         })
     }
 
-    /// The summary: everything but rounds, members and cards.
+    /// The summary: everything but rounds, members and cards. `startsAt`/`endsAt` are the
+    /// frontend's names of `startedAt`/`endedAt`.
     pub fn json(&self) -> Value {
         json!({
             "id": self.id,
@@ -245,7 +309,17 @@ impl Session {
             "startedBy": self.started_by,
             "endedAt": opt_iso(self.ended_at),
             "endedBy": self.ended_by,
+            "startsAt": opt_iso(self.started_at),
+            "endsAt": opt_iso(self.ended_at),
+            "contentId": self.content_id,
+            "mode": self.mode.as_str(),
+            "layer": self.layer.as_str(),
         })
+    }
+
+    /// The member's `assignedRole` in this session.
+    pub fn assigned_role(&self, user_id: &str) -> &'static str {
+        assigned_role(&self.facilitator_id, &self.scribe_id, user_id)
     }
 
     /// The session's roles of a user (a participant when neither facilitator nor scribe).
@@ -274,29 +348,60 @@ pub struct Round {
     pub session_id: String,
     pub round_index: i64,
     pub prompt: String,
+    /// The answers to choose from, if the facilitator gave any.
+    pub options: Option<Vec<String>>,
+    /// `None` for rounds made before timers were stored: the configured L1 timers apply.
+    pub timing: Option<Timing>,
     pub status: RoundStatus,
     pub updated_at: i64,
 }
 
+const ROUND_COLUMNS: &str = "id, session_id, round_index, prompt, options, vote_sec, \
+     discuss_sec, revote_sec, explain_sec, status, updated_at";
+
 impl Round {
     fn from_row(r: &AnyRow) -> DbResult<Round> {
         let status: String = r.try_get("status")?;
+        let options: Option<String> = r.try_get("options")?;
+        let timing = match (
+            r.try_get::<Option<i64>, _>("vote_sec")?,
+            r.try_get::<Option<i64>, _>("discuss_sec")?,
+            r.try_get::<Option<i64>, _>("revote_sec")?,
+            r.try_get::<Option<i64>, _>("explain_sec")?,
+        ) {
+            (Some(vote_sec), Some(discuss_sec), Some(revote_sec), Some(explain_sec)) => {
+                Some(Timing {
+                    vote_sec,
+                    discuss_sec,
+                    revote_sec,
+                    explain_sec,
+                })
+            }
+            _ => None,
+        };
         Ok(Round {
             id: r.try_get("id")?,
             session_id: r.try_get("session_id")?,
             round_index: r.try_get("round_index")?,
             prompt: r.try_get("prompt")?,
+            options: options.and_then(|o| serde_json::from_str(&o).ok()),
+            timing,
             status: RoundStatus::parse(&status).ok_or_else(|| corrupt("round status", &status))?,
             updated_at: r.try_get("updated_at")?,
         })
     }
 
-    pub fn json(&self) -> Value {
+    /// The round; `promptJson {prompt_text, options}` and `timingJson` are how the frontend
+    /// reads the prompt and the timers (`default_timing` for rounds without stored timers).
+    pub fn json(&self, default_timing: Timing) -> Value {
         json!({
             "id": self.id,
             "sessionId": self.session_id,
             "roundIndex": self.round_index,
+            "roundType": "PI",
             "prompt": self.prompt,
+            "promptJson": {"prompt_text": self.prompt, "options": self.options},
+            "timingJson": self.timing.unwrap_or(default_timing).json(),
             "status": self.status.as_str(),
             "updatedAt": iso8601(self.updated_at),
         })
@@ -317,6 +422,10 @@ pub struct ActivityEvent {
 }
 
 impl ActivityEvent {
+    pub fn payload_json(&self) -> Value {
+        serde_json::from_str::<Value>(&self.payload).unwrap_or(Value::Null)
+    }
+
     fn from_row(r: &AnyRow) -> DbResult<ActivityEvent> {
         Ok(ActivityEvent {
             id: r.try_get("id")?,
@@ -338,7 +447,9 @@ impl ActivityEvent {
             "roundIndex": self.round_index,
             "userId": self.user_id,
             "eventType": self.event_type,
-            "payload": serde_json::from_str::<Value>(&self.payload).unwrap_or(Value::Null),
+            "payload": self.payload_json(),
+            "payloadJson": self.payload_json(),
+            "round": {"roundIndex": self.round_index},
             "createdAt": iso8601(self.created_at),
         })
     }
@@ -349,6 +460,8 @@ pub struct ChatMessage {
     pub id: String,
     pub session_id: String,
     pub round_index: Option<i64>,
+    /// The id of the round `round_index` names (not stored: read with the message).
+    pub round_id: Option<String>,
     pub user_id: String,
     pub user_name: String,
     pub message: String,
@@ -361,6 +474,7 @@ impl ChatMessage {
             id: r.try_get("id")?,
             session_id: r.try_get("session_id")?,
             round_index: r.try_get("round_index")?,
+            round_id: r.try_get("round_id")?,
             user_id: r.try_get("user_id")?,
             user_name: r.try_get("user_name")?,
             message: r.try_get("message")?,
@@ -368,17 +482,32 @@ impl ChatMessage {
         })
     }
 
-    pub fn json(&self, read_by: &[String]) -> Value {
-        json!({
+    /// The fields a message has wherever it is sent: `user {id, name}` and `userRole` (the
+    /// author's `assignedRole` in the session) are how the frontend shows the author.
+    pub fn fields(&self, user_role: &str) -> serde_json::Map<String, Value> {
+        let v = json!({
             "id": self.id,
             "sessionId": self.session_id,
             "roundIndex": self.round_index,
+            "roundId": self.round_id,
             "userId": self.user_id,
             "userName": self.user_name,
+            "user": {"id": self.user_id, "name": self.user_name},
+            "userRole": user_role,
             "message": self.message,
             "createdAt": iso8601(self.created_at),
-            "readBy": read_by,
-        })
+        });
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("a JSON object"),
+        }
+    }
+
+    /// The message as the REST routes answer it, with who read it.
+    pub fn json(&self, user_role: &str, read_by: &[String]) -> Value {
+        let mut m = self.fields(user_role);
+        m.insert("readBy".into(), json!(read_by));
+        Value::Object(m)
     }
 }
 
@@ -469,9 +598,12 @@ impl Repo {
         .transpose()
     }
 
-    pub async fn groups_of(&self, user_id: &str) -> DbResult<Vec<Group>> {
+    /// The groups a user belongs to, with their member and session counts.
+    pub async fn groups_of(&self, user_id: &str) -> DbResult<Vec<GroupSummary>> {
         sqlx::query(
-            "SELECT g.id, g.name, g.description, g.owner_id, g.created_at
+            "SELECT g.id, g.name, g.description, g.owner_id, g.created_at,
+                    (SELECT COUNT(*) FROM sg_group_members c WHERE c.group_id = g.id) AS members,
+                    (SELECT COUNT(*) FROM sg_sessions s WHERE s.group_id = g.id) AS sessions
              FROM sg_groups g JOIN sg_group_members m ON m.group_id = g.id
              WHERE m.user_id = $1 ORDER BY g.created_at, g.id",
         )
@@ -479,7 +611,13 @@ impl Repo {
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(Group::from_row)
+        .map(|r| {
+            Ok(GroupSummary {
+                group: Group::from_row(r)?,
+                members: r.try_get("members")?,
+                sessions: r.try_get("sessions")?,
+            })
+        })
         .collect()
     }
 
@@ -598,12 +736,19 @@ impl Repo {
         Ok(Some(true))
     }
 
-    pub async fn create_session(&self, session: &Session, prompts: &[String]) -> DbResult<()> {
+    /// Stores a session and one round per prompt (numbered from 1, each `VOTING`, with
+    /// `timing`).
+    pub async fn create_session(
+        &self,
+        session: &Session,
+        prompts: &[String],
+        timing: Timing,
+    ) -> DbResult<()> {
         let mut tx = self.store.begin_write().await?;
         sqlx::query(
             "INSERT INTO sg_sessions (id, group_id, title, status, facilitator_id, scribe_id,
-                 created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 created_by, created_at, content_id, mode, layer)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&session.id)
         .bind(&session.group_id)
@@ -613,12 +758,16 @@ impl Repo {
         .bind(&session.scribe_id)
         .bind(&session.created_by)
         .bind(session.created_at)
+        .bind(&session.content_id)
+        .bind(session.mode.as_str())
+        .bind(session.layer.as_str())
         .execute(&mut *tx)
         .await?;
         for (i, prompt) in prompts.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO sg_rounds (id, session_id, round_index, prompt, status, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO sg_rounds (id, session_id, round_index, prompt, status, updated_at,
+                     vote_sec, discuss_sec, revote_sec, explain_sec)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(crate::apps::stamp::new_id())
             .bind(&session.id)
@@ -626,6 +775,10 @@ impl Repo {
             .bind(prompt)
             .bind(RoundStatus::Voting.as_str())
             .bind(session.created_at)
+            .bind(timing.vote_sec)
+            .bind(timing.discuss_sec)
+            .bind(timing.revote_sec)
+            .bind(timing.explain_sec)
             .execute(&mut *tx)
             .await?;
         }
@@ -652,6 +805,28 @@ impl Repo {
         .await?
         .iter()
         .map(Session::from_row)
+        .collect()
+    }
+
+    pub async fn session_count(&self, group_id: &str) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sg_sessions WHERE group_id = $1")
+            .bind(group_id)
+            .fetch_one(self.pool())
+            .await
+    }
+
+    /// A group's sessions, newest first, each with its number of rounds.
+    pub async fn session_list(&self, group_id: &str) -> DbResult<Vec<(Session, i64)>> {
+        sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS},
+                    (SELECT COUNT(*) FROM sg_rounds r WHERE r.session_id = sg_sessions.id) AS rounds
+             FROM sg_sessions WHERE group_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(group_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((Session::from_row(r)?, r.try_get("rounds")?)))
         .collect()
     }
 
@@ -687,10 +862,9 @@ impl Repo {
     }
 
     pub async fn rounds(&self, session_id: &str) -> DbResult<Vec<Round>> {
-        sqlx::query(
-            "SELECT id, session_id, round_index, prompt, status, updated_at FROM sg_rounds
-             WHERE session_id = $1 ORDER BY round_index",
-        )
+        sqlx::query(&format!(
+            "SELECT {ROUND_COLUMNS} FROM sg_rounds WHERE session_id = $1 ORDER BY round_index"
+        ))
         .bind(session_id)
         .fetch_all(self.pool())
         .await?
@@ -700,10 +874,9 @@ impl Repo {
     }
 
     pub async fn round(&self, session_id: &str, index: i64) -> DbResult<Option<Round>> {
-        sqlx::query(
-            "SELECT id, session_id, round_index, prompt, status, updated_at FROM sg_rounds
-             WHERE session_id = $1 AND round_index = $2",
-        )
+        sqlx::query(&format!(
+            "SELECT {ROUND_COLUMNS} FROM sg_rounds WHERE session_id = $1 AND round_index = $2"
+        ))
         .bind(session_id)
         .bind(index)
         .fetch_optional(self.pool())
@@ -732,13 +905,36 @@ impl Repo {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn set_prompt(&self, round_id: &str, prompt: &str, now: i64) -> DbResult<()> {
-        sqlx::query("UPDATE sg_rounds SET prompt = $1, updated_at = $2 WHERE id = $3")
-            .bind(prompt)
-            .bind(now)
-            .bind(round_id)
-            .execute(self.pool())
-            .await?;
+    /// Sets a round's prompt and, when `options` is given, its options (`Some(None)` clears
+    /// them).
+    pub async fn set_prompt(
+        &self,
+        round_id: &str,
+        prompt: &str,
+        options: Option<Option<&[String]>>,
+        now: i64,
+    ) -> DbResult<()> {
+        match options {
+            None => {
+                sqlx::query("UPDATE sg_rounds SET prompt = $1, updated_at = $2 WHERE id = $3")
+                    .bind(prompt)
+                    .bind(now)
+                    .bind(round_id)
+                    .execute(self.pool())
+                    .await?
+            }
+            Some(options) => {
+                sqlx::query(
+                    "UPDATE sg_rounds SET prompt = $1, updated_at = $2, options = $3 WHERE id = $4",
+                )
+                .bind(prompt)
+                .bind(now)
+                .bind(options.map(|o| json!(o).to_string()))
+                .bind(round_id)
+                .execute(self.pool())
+                .await?
+            }
+        };
         Ok(())
     }
 
@@ -866,10 +1062,15 @@ impl Repo {
         Ok(true)
     }
 
+    /// The session's shared cards, oldest first, each with its round's prompt and status:
+    /// `{id, sessionId, roundId, roundIndex, authorId, createdByUserId, content (the
+    /// explanation's payload), cardJson, round {roundIndex, status}, createdAt}`.
     pub async fn shared_cards(&self, session_id: &str) -> DbResult<Vec<Value>> {
         sqlx::query(
-            "SELECT id, round_id, round_index, author_id, content, created_at FROM sg_shared_cards
-             WHERE session_id = $1 ORDER BY created_at, id",
+            "SELECT c.id, c.round_id, c.round_index, c.author_id, c.content, c.created_at,
+                    r.prompt, r.status
+             FROM sg_shared_cards c JOIN sg_rounds r ON r.id = c.round_id
+             WHERE c.session_id = $1 ORDER BY c.created_at, c.id",
         )
         .bind(session_id)
         .fetch_all(self.pool())
@@ -877,12 +1078,20 @@ impl Repo {
         .iter()
         .map(|r| {
             let content: String = r.try_get("content")?;
+            let content = serde_json::from_str::<Value>(&content).unwrap_or(Value::Null);
+            let prompt: String = r.try_get("prompt")?;
+            let author: String = r.try_get("author_id")?;
+            let round_index: i64 = r.try_get("round_index")?;
             Ok(json!({
                 "id": r.try_get::<String, _>("id")?,
+                "sessionId": session_id,
                 "roundId": r.try_get::<String, _>("round_id")?,
-                "roundIndex": r.try_get::<i64, _>("round_index")?,
-                "authorId": r.try_get::<String, _>("author_id")?,
-                "content": serde_json::from_str::<Value>(&content).unwrap_or(Value::Null),
+                "roundIndex": round_index,
+                "authorId": author,
+                "createdByUserId": author,
+                "cardJson": shared_card(&content, &prompt),
+                "content": content,
+                "round": {"roundIndex": round_index, "status": r.try_get::<String, _>("status")?},
                 "createdAt": iso8601(r.try_get("created_at")?),
             }))
         })
@@ -940,28 +1149,40 @@ impl Repo {
     pub async fn chat(
         &self,
         session_id: &str,
+        round_index: Option<i64>,
         limit: i64,
         before: Option<&str>,
     ) -> DbResult<(Vec<(ChatMessage, Vec<String>)>, bool)> {
-        let page = match before {
-            None => "session_id = $1",
-            Some(_) => {
-                "session_id = $1 AND (order_key, id) <
-                 (SELECT order_key, id FROM sg_chat WHERE id = $3 AND session_id = $1)"
-            }
-        };
+        // $1 session, $2 limit, then the round and the `before` message when given.
+        let mut page = String::from("session_id = $1");
+        let mut next = 3;
+        if round_index.is_some() {
+            page.push_str(&format!(" AND round_index = ${next}"));
+            next += 1;
+        }
+        if before.is_some() {
+            page.push_str(&format!(
+                " AND (order_key, id) <
+                 (SELECT order_key, id FROM sg_chat WHERE id = ${next} AND session_id = $1)"
+            ));
+        }
         // One more than asked: whether it exists is whether older messages remain. One
         // statement, so the page and its read receipts come from the same snapshot.
         let fetch = limit + 1;
         let sql = format!(
             "SELECT c.id, c.session_id, c.round_index, c.user_id, c.user_name, c.message,
-                    c.created_at, r.user_id AS reader
+                    c.created_at, rd.id AS round_id, r.user_id AS reader
              FROM (SELECT * FROM sg_chat WHERE {page}
                    ORDER BY order_key DESC, id DESC LIMIT $2) c
+             LEFT JOIN sg_rounds rd ON rd.session_id = c.session_id
+                                   AND rd.round_index = c.round_index
              LEFT JOIN sg_chat_reads r ON r.message_id = c.id
              ORDER BY c.order_key DESC, c.id DESC, r.read_at, r.user_id"
         );
         let mut q = sqlx::query(&sql).bind(session_id).bind(fetch);
+        if let Some(i) = round_index {
+            q = q.bind(i);
+        }
         if let Some(b) = before {
             q = q.bind(b);
         }

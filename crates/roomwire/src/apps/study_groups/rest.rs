@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::model::{
-    valid_event_type, valid_user_id, EventKind, Gate, GroupRole, RoundStatus, SessionStatus,
+    default_scribe, valid_event_type, valid_user_id, EventKind, Gate, GroupRole, Layer,
+    RoundStatus, SessionMode, SessionStatus, Timing,
 };
-use super::repo::{ActivityEvent, ChatMessage, Group, Round, Session};
+use super::repo::{ActivityEvent, ChatMessage, Group, GroupSummary, Round, Session};
 use super::{Caller, StudyGroups};
 use crate::apps::stamp::{iso8601, new_id};
 use crate::apps::text::strip_markup;
@@ -64,15 +65,7 @@ fn conflict(message: impl Into<String>) -> ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = Map::new();
-        body.insert("statusCode".into(), self.status.as_u16().into());
-        body.insert("message".into(), self.message.into());
-        body.insert(
-            "error".into(),
-            self.status.canonical_reason().unwrap_or("Error").into(),
-        );
-        body.extend(self.extra);
-        (self.status, Json(Value::Object(body))).into_response()
+        crate::http_error::response(self.status, self.message, self.extra)
     }
 }
 
@@ -140,6 +133,7 @@ pub fn router(app: Shared) -> Router {
         .route("/groups", post(create_group).get(list_groups))
         .route("/groups/{groupId}", get(get_group))
         .route("/groups/{groupId}/members", post(put_member))
+        .route("/groups/{groupId}/members/invite", post(invite_member))
         .route(
             "/groups/{groupId}/members/{userId}",
             axum::routing::delete(remove_member),
@@ -149,6 +143,10 @@ pub fn router(app: Shared) -> Router {
             post(create_session).get(list_sessions),
         )
         .route(
+            "/groups/{groupId}/sessions/{sessionId}",
+            get(get_group_session),
+        )
+        .route(
             "/groups/{groupId}/sessions/{sessionId}/chat",
             post(post_group_chat).get(get_group_chat),
         )
@@ -156,6 +154,7 @@ pub fn router(app: Shared) -> Router {
             "/groups/sessions/{sessionId}/chat",
             post(post_chat).get(get_chat),
         )
+        .route("/group-sessions", post(create_content_session))
         .route("/group-sessions/{sessionId}", get(get_session))
         .route("/group-sessions/{sessionId}/join", post(join_session))
         .route("/group-sessions/{sessionId}/start", put(start_session))
@@ -172,6 +171,10 @@ pub fn router(app: Shared) -> Router {
         .route(
             "/group-sessions/{sessionId}/events",
             post(post_event).get(list_events),
+        )
+        .route(
+            "/group-sessions/{sessionId}/shared-cards",
+            get(list_shared_cards),
         )
         .with_state(app);
     Router::new().nest("/api/v1", routes.clone()).merge(routes)
@@ -255,29 +258,47 @@ impl StudyGroups {
             .ok_or_else(|| not_found(format!("session `{}` has no round {n}", session.id)))
     }
 
-    /// The whole session: summary, rounds, members with roles and attendance, shared cards.
+    /// The timers of rounds stored without their own (made before timers were stored).
+    fn default_timing(&self) -> Timing {
+        Timing::for_layer(Layer::L1, &self.config)
+    }
+
+    /// The whole session: summary, rounds, members with roles and attendance, shared cards,
+    /// and its `group` with the group's members (the frontend reads their `role` there).
     async fn session_json(&self, session: &Session) -> Result<Value, ApiError> {
         let rounds = self.repo.rounds(&session.id).await?;
+        let group = self.repo.group(&session.group_id).await?;
         let members = self.repo.members(&session.group_id).await?;
         let attendance = self.repo.attendance(&session.id).await?;
         let cards = self.repo.shared_cards(&session.id).await?;
         let mut v = session.json();
-        v["rounds"] = rounds.iter().map(Round::json).collect();
+        let timing = self.default_timing();
+        v["rounds"] = rounds.iter().map(|r| r.json(timing)).collect();
         v["members"] = members
             .iter()
             .map(|m| {
                 let joined = attendance.get(&m.user_id).copied();
+                let attendance = if joined.is_some() {
+                    "JOINED"
+                } else {
+                    "NOT_JOINED"
+                };
                 json!({
+                    "sessionId": session.id,
                     "userId": m.user_id,
                     "userName": m.user_name,
+                    "user": m.user(),
                     "groupRole": m.role.as_str(),
                     "roles": session.roles_of(&m.user_id),
-                    "attendance": if joined.is_some() { "JOINED" } else { "NOT_JOINED" },
+                    "assignedRole": session.assigned_role(&m.user_id),
+                    "attendance": attendance,
+                    "attendanceStatus": attendance,
                     "joinedAt": joined.map(iso8601),
                 })
             })
             .collect();
         v["sharedCards"] = Value::Array(cards);
+        v["group"] = group.map_or(Value::Null, |g| g.json(Some(&members)));
         Ok(v)
     }
 }
@@ -336,7 +357,7 @@ async fn create_group(
 async fn list_groups(State(app): State<Shared>, caller: Caller) -> ApiResult {
     let groups = app.repo.groups_of(&caller.id).await?;
     let list: Vec<Value> = groups.iter().map(|g| g.json(None)).collect();
-    ok(StatusCode::OK, json!({ "groups": list }))
+    ok(StatusCode::OK, Value::Array(list))
 }
 
 async fn get_group(
@@ -346,7 +367,12 @@ async fn get_group(
 ) -> ApiResult {
     let (group, _) = app.group_for(&caller, &group_id).await?;
     let members = app.repo.members(&group_id).await?;
-    ok(StatusCode::OK, group.json(Some(&members)))
+    let summary = GroupSummary {
+        group,
+        members: members.len() as i64,
+        sessions: app.repo.session_count(&group_id).await?,
+    };
+    ok(StatusCode::OK, summary.json(Some(&members)))
 }
 
 #[derive(Deserialize)]
@@ -358,57 +384,86 @@ struct NewMember {
     role: Option<String>,
 }
 
+impl StudyGroups {
+    /// Adds a member to a group, or changes an existing member's role when `may_change` (else
+    /// 409 for an existing member). Returns the member and whether they are new.
+    async fn add_member(
+        &self,
+        caller: &Caller,
+        group_id: &str,
+        body: NewMember,
+        may_change: bool,
+    ) -> Result<(Value, bool), ApiError> {
+        let (_, my_role) = self.group_for(caller, group_id).await?;
+        if !my_role.manages() {
+            return Err(forbidden("only a group OWNER or MOD may add members"));
+        }
+        if !valid_user_id(&body.user_id) {
+            return Err(bad_request(
+                "`userId` must be 1 to 128 characters without spaces",
+            ));
+        }
+        let role = GroupRole::parse_field(body.role.as_deref(), GroupRole::Member, "role")
+            .map_err(bad_request)?;
+        let current = self.repo.role(group_id, &body.user_id).await?;
+        if current.is_some() && !may_change {
+            return Err(conflict(format!(
+                "`{}` is already a member of the group",
+                body.user_id
+            )));
+        }
+        let touches_managers = role.manages() || current.is_some_and(GroupRole::manages);
+        if touches_managers && my_role != GroupRole::Owner {
+            return Err(forbidden(
+                "only a group OWNER may grant or change the OWNER and MOD roles",
+            ));
+        }
+        let now = roomwire_store::now_ms();
+        let (created, changed) = self
+            .repo
+            .put_member(group_id, &body.user_id, role, now)
+            .await?;
+        if !changed {
+            return Err(conflict("the group must keep at least one OWNER"));
+        }
+        let member = self
+            .repo
+            .member(group_id, &body.user_id)
+            .await?
+            .map(|m| m.json(group_id))
+            .unwrap_or(Value::Null);
+        Ok((member, created))
+    }
+}
+
 async fn put_member(
     State(app): State<Shared>,
     caller: Caller,
     Path(group_id): Path<String>,
     Body(body): Body<NewMember>,
 ) -> ApiResult {
-    let (_, my_role) = app.group_for(&caller, &group_id).await?;
-    if !my_role.manages() {
-        return Err(forbidden("only a group OWNER or MOD may add members"));
-    }
-    if !valid_user_id(&body.user_id) {
-        return Err(bad_request(
-            "`userId` must be 1 to 128 characters without spaces",
-        ));
-    }
-    let role = match body.role.as_deref() {
-        None => GroupRole::Member,
-        Some(r) => GroupRole::parse(r).ok_or_else(|| {
-            bad_request(format!(
-                "`role` must be one of {}",
-                GroupRole::names().join(", ")
-            ))
-        })?,
-    };
-    let current = app.repo.role(&group_id, &body.user_id).await?;
-    let touches_managers = role.manages() || current.is_some_and(GroupRole::manages);
-    if touches_managers && my_role != GroupRole::Owner {
-        return Err(forbidden(
-            "only a group OWNER may grant or change the OWNER and MOD roles",
-        ));
-    }
-    let now = roomwire_store::now_ms();
-    let (created, changed) = app
-        .repo
-        .put_member(&group_id, &body.user_id, role, now)
-        .await?;
-    if !changed {
-        return Err(conflict("the group must keep at least one OWNER"));
-    }
-    let member = app
-        .repo
-        .member(&group_id, &body.user_id)
-        .await?
-        .map(|m| m.json())
-        .unwrap_or(Value::Null);
+    let (member, created) = app.add_member(&caller, &group_id, body, true).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     ok(status, member)
+}
+
+/// The frontend's invitation: the user becomes a member at once (there is no invitation to
+/// accept); 409 when they already are one.
+async fn invite_member(
+    State(app): State<Shared>,
+    caller: Caller,
+    Path(group_id): Path<String>,
+    Body(body): Body<NewMember>,
+) -> ApiResult {
+    let (member, _) = app.add_member(&caller, &group_id, body, false).await?;
+    ok(
+        StatusCode::CREATED,
+        json!({"message": "Member invited successfully", "member": member}),
+    )
 }
 
 async fn remove_member(
@@ -460,6 +515,15 @@ struct NewRound {
 #[serde(rename_all = "camelCase")]
 struct NewSession {
     rounds: Vec<NewRound>,
+    #[serde(flatten)]
+    people: SessionPeople,
+}
+
+/// What both forms of session creation may say besides the rounds: who facilitates, who
+/// writes the group's explanation, and a title.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionPeople {
     #[serde(default, alias = "facilitator_id")]
     facilitator_id: Option<String>,
     #[serde(default, alias = "scribe_id")]
@@ -474,52 +538,181 @@ async fn create_session(
     Path(group_id): Path<String>,
     Body(body): Body<NewSession>,
 ) -> ApiResult {
-    let (_, my_role) = app.group_for(&caller, &group_id).await?;
-    if !my_role.manages() {
-        return Err(forbidden("only a group OWNER or MOD may create sessions"));
-    }
     let max_rounds = app.config.max_rounds;
-    if body.rounds.is_empty() || body.rounds.len() as u64 > max_rounds {
-        return Err(bad_request(format!(
+    let prompts = if body.rounds.is_empty() || body.rounds.len() as u64 > max_rounds {
+        Err(bad_request(format!(
             "`rounds` must hold 1 to {max_rounds} rounds"
-        )));
-    }
-    let prompts = body
-        .rounds
-        .iter()
-        .map(|r| clean_text(&r.prompt, "prompt", app.config.max_prompt_length))
-        .collect::<Result<Vec<_>, _>>()?;
-    let facilitator = body.facilitator_id.unwrap_or_else(|| caller.id.clone());
-    let scribe = body.scribe_id.unwrap_or_else(|| facilitator.clone());
-    for (field, user) in [("facilitatorId", &facilitator), ("scribeId", &scribe)] {
-        if app.repo.role(&group_id, user).await?.is_none() {
-            return Err(bad_request(format!(
-                "`{field}` `{user}` is not a member of the group"
-            )));
-        }
-    }
-    let title = match body.title.as_deref() {
-        Some(t) if !strip_markup(t).trim().is_empty() => {
-            clean_text(t, "title", app.config.max_name_length)?
-        }
-        _ => String::new(),
+        )))
+    } else {
+        body.rounds
+            .iter()
+            .map(|r| clean_text(&r.prompt, "prompt", app.config.max_prompt_length))
+            .collect::<Result<Vec<_>, _>>()
     };
-    let session = Session {
-        id: new_id(),
-        group_id,
-        title,
-        status: SessionStatus::Created,
-        facilitator_id: facilitator,
-        scribe_id: scribe,
-        created_by: caller.id.clone(),
-        created_at: roomwire_store::now_ms(),
-        started_at: None,
-        started_by: None,
-        ended_at: None,
-        ended_by: None,
+    let plan = prompts.map(|prompts| SessionPlan {
+        prompts,
+        people: body.people,
+        content_id: None,
+        mode: SessionMode::PiSprint,
+        layer: Layer::L1,
+        scribe: ScribeDefault::Facilitator,
+    });
+    app.create_session(&caller, group_id, plan).await
+}
+
+/// The frontend's form: `POST /group-sessions?groupId=` with
+/// `{contentId, mode?, layer?, roundsCount}` (snake_case accepted too).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewContentSession {
+    #[serde(alias = "content_id")]
+    content_id: Value,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    layer: Option<String>,
+    #[serde(alias = "rounds_count")]
+    rounds_count: Value,
+    #[serde(flatten)]
+    people: SessionPeople,
+}
+
+#[derive(Deserialize)]
+struct GroupQuery {
+    #[serde(default, alias = "group_id", rename = "groupId")]
+    group_id: Option<String>,
+}
+
+async fn create_content_session(
+    State(app): State<Shared>,
+    caller: Caller,
+    Query(q): Query<GroupQuery>,
+    Body(body): Body<NewContentSession>,
+) -> ApiResult {
+    let group_id = q
+        .group_id
+        .filter(|g| !g.is_empty())
+        .ok_or_else(|| bad_request("the query parameter `groupId` is required"))?;
+    let plan = content_session_plan(body, app.config.max_rounds);
+    app.create_session(&caller, group_id, plan).await
+}
+
+fn content_session_plan(body: NewContentSession, max_rounds: u64) -> Result<SessionPlan, ApiError> {
+    let rounds = match &body.rounds_count {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+    .filter(|n| (1..=max_rounds).contains(n))
+    .ok_or_else(|| {
+        bad_request(format!(
+            "`roundsCount` must be an integer from 1 to {max_rounds}"
+        ))
+    })?;
+    let content_id = match &body.content_id {
+        Value::String(c) if valid_user_id(c) => c.clone(),
+        _ => {
+            return Err(bad_request(
+                "`contentId` must be 1 to 128 characters without spaces",
+            ))
+        }
     };
-    app.repo.create_session(&session, &prompts).await?;
-    ok(StatusCode::CREATED, app.session_json(&session).await?)
+    let mode = SessionMode::parse_field(body.mode.as_deref(), SessionMode::PiSprint, "mode")
+        .map_err(bad_request)?;
+    let layer =
+        Layer::parse_field(body.layer.as_deref(), Layer::L1, "layer").map_err(bad_request)?;
+    Ok(SessionPlan {
+        // The facilitator sets the prompts (PATCH or PUT .../rounds/:roundIndex/prompt).
+        prompts: vec![String::new(); rounds as usize],
+        people: body.people,
+        content_id: Some(content_id),
+        mode,
+        layer,
+        scribe: ScribeDefault::AnotherMember,
+    })
+}
+
+/// Who is the scribe of a session created without one named.
+enum ScribeDefault {
+    /// The facilitator (the document's form).
+    Facilitator,
+    /// Another member if there is one (the frontend's form: the scribe writes the group's
+    /// explanation, which the frontend shows only to a member whose role is SCRIBE).
+    AnotherMember,
+}
+
+/// A session to create, from either form.
+struct SessionPlan {
+    prompts: Vec<String>,
+    people: SessionPeople,
+    content_id: Option<String>,
+    mode: SessionMode,
+    layer: Layer,
+    scribe: ScribeDefault,
+}
+
+impl StudyGroups {
+    /// Creates a session (status CREATED, rounds VOTING numbered from 1) in a group the caller
+    /// manages; 201 with the whole session. A request that did not parse into a plan is
+    /// refused after the access check, so outsiders learn nothing from it.
+    async fn create_session(
+        &self,
+        caller: &Caller,
+        group_id: String,
+        plan: Result<SessionPlan, ApiError>,
+    ) -> ApiResult {
+        let (_, my_role) = self.group_for(caller, &group_id).await?;
+        if !my_role.manages() {
+            return Err(forbidden("only a group OWNER or MOD may create sessions"));
+        }
+        let plan = plan?;
+        let prompts = plan.prompts;
+        let facilitator = plan
+            .people
+            .facilitator_id
+            .unwrap_or_else(|| caller.id.clone());
+        let scribe = match (plan.people.scribe_id, plan.scribe) {
+            (Some(s), _) => s,
+            (None, ScribeDefault::Facilitator) => facilitator.clone(),
+            (None, ScribeDefault::AnotherMember) => {
+                let members = self.repo.members(&group_id).await?;
+                default_scribe(members.iter().map(|m| m.user_id.as_str()), &facilitator).to_owned()
+            }
+        };
+        for (field, user) in [("facilitatorId", &facilitator), ("scribeId", &scribe)] {
+            if self.repo.role(&group_id, user).await?.is_none() {
+                return Err(bad_request(format!(
+                    "`{field}` `{user}` is not a member of the group"
+                )));
+            }
+        }
+        let title = match plan.people.title.as_deref() {
+            Some(t) if !strip_markup(t).trim().is_empty() => {
+                clean_text(t, "title", self.config.max_name_length)?
+            }
+            _ => String::new(),
+        };
+        let session = Session {
+            id: new_id(),
+            group_id,
+            title,
+            status: SessionStatus::Created,
+            facilitator_id: facilitator,
+            scribe_id: scribe,
+            created_by: caller.id.clone(),
+            created_at: roomwire_store::now_ms(),
+            started_at: None,
+            started_by: None,
+            ended_at: None,
+            ended_by: None,
+            content_id: plan.content_id,
+            mode: plan.mode,
+            layer: plan.layer,
+        };
+        let timing = Timing::for_layer(session.layer, &self.config);
+        self.repo.create_session(&session, &prompts, timing).await?;
+        ok(StatusCode::CREATED, self.session_json(&session).await?)
+    }
 }
 
 async fn list_sessions(
@@ -528,9 +721,16 @@ async fn list_sessions(
     Path(group_id): Path<String>,
 ) -> ApiResult {
     app.group_for(&caller, &group_id).await?;
-    let sessions = app.repo.sessions_of(&group_id).await?;
-    let list: Vec<Value> = sessions.iter().map(Session::json).collect();
-    ok(StatusCode::OK, json!({ "sessions": list }))
+    let sessions = app.repo.session_list(&group_id).await?;
+    let list: Vec<Value> = sessions
+        .iter()
+        .map(|(s, rounds)| {
+            let mut v = s.json();
+            v["_count"] = json!({ "rounds": rounds });
+            v
+        })
+        .collect();
+    ok(StatusCode::OK, Value::Array(list))
 }
 
 async fn get_session(
@@ -542,31 +742,28 @@ async fn get_session(
     ok(StatusCode::OK, app.session_json(&session).await?)
 }
 
+/// The session through its group's path: 404 when it belongs to another group.
+async fn get_group_session(
+    State(app): State<Shared>,
+    caller: Caller,
+    Path((group_id, session_id)): Path<(String, String)>,
+) -> ApiResult {
+    let session = app
+        .session_in(&caller, Some(&group_id), &session_id)
+        .await?;
+    ok(StatusCode::OK, app.session_json(&session).await?)
+}
+
 async fn join_session(
     State(app): State<Shared>,
     caller: Caller,
     Path(session_id): Path<String>,
 ) -> ApiResult {
     let (session, _) = app.session_for(&caller, &session_id).await?;
-    if session.status == SessionStatus::Finished {
+    if !session.status.accepts_attendance() {
         return Err(bad_request("the session is finished"));
     }
-    let (at, first) = app
-        .repo
-        .mark_joined(&session_id, &caller.id, roomwire_store::now_ms())
-        .await?;
-    if first {
-        app.emit_to_session(
-            &session_id,
-            "session.updated",
-            data(&[
-                ("sessionId", session_id.clone().into()),
-                ("reason", "ATTENDANCE".into()),
-                ("userId", caller.id.clone().into()),
-                ("attendance", "JOINED".into()),
-            ]),
-        );
-    }
+    let at = app.attend(&session_id, &caller.id).await?;
     ok(
         StatusCode::OK,
         json!({"sessionId": session_id, "userId": caller.id, "attendance": "JOINED", "joinedAt": iso8601(at)}),
@@ -738,7 +935,7 @@ async fn advance_round(
         updated_at: now,
         ..round
     };
-    ok(StatusCode::OK, round.json())
+    ok(StatusCode::OK, round.json(app.default_timing()))
 }
 
 impl StudyGroups {
@@ -803,9 +1000,23 @@ impl StudyGroups {
     }
 }
 
+/// `{prompt}` (the document's) or `{prompt_text, options?}` (the original backend's); an
+/// `options` key (a list of strings, or null to clear) sets the answers to choose from.
 #[derive(Deserialize)]
 struct PromptBody {
+    #[serde(alias = "prompt_text", alias = "promptText")]
     prompt: String,
+    #[serde(default, deserialize_with = "present")]
+    options: Option<Option<Vec<String>>>,
+}
+
+/// Tells a key given as `null` (`Some(None)`) from an absent one (`None`, by `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn update_prompt(
@@ -820,8 +1031,32 @@ async fn update_prompt(
         return Err(bad_request("the session is finished"));
     }
     let prompt = clean_text(&body.prompt, "prompt", app.config.max_prompt_length)?;
+    let options = match body.options {
+        Some(Some(list)) => Some(Some(
+            list.iter()
+                .map(|o| clean_text(o, "options", app.config.max_prompt_length))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
+    if let Some(Some(list)) = &options {
+        let max = app.config.max_options;
+        if list.len() as u64 > max {
+            return Err(bad_request(format!(
+                "`options` may hold at most {max} answers"
+            )));
+        }
+    }
     let now = roomwire_store::now_ms();
-    app.repo.set_prompt(&round.id, &prompt, now).await?;
+    app.repo
+        .set_prompt(
+            &round.id,
+            &prompt,
+            options.as_ref().map(|o| o.as_deref()),
+            now,
+        )
+        .await?;
     app.emit_to_session(
         &session_id,
         "prompt.updated",
@@ -835,10 +1070,11 @@ async fn update_prompt(
     );
     let round = Round {
         prompt,
+        options: options.unwrap_or(round.options.clone()),
         updated_at: now,
         ..round
     };
-    ok(StatusCode::OK, round.json())
+    ok(StatusCode::OK, round.json(app.default_timing()))
 }
 
 // ----- activity events ----------------------------------------------------------------------
@@ -901,7 +1137,7 @@ async fn post_event(
     }
     if app.repo.joined_at(&session_id, &caller.id).await?.is_none() {
         return Err(forbidden(
-            "mark your attendance first (POST /group-sessions/:sessionId/join)",
+            "join the session first: emit joinSession on the socket, or POST /group-sessions/:sessionId/join",
         ));
     }
     let kind = EventKind::of(&body.event_type);
@@ -986,10 +1222,17 @@ async fn list_events(
         .transpose()?;
     let events = app.repo.events(&session_id, index).await?;
     let list: Vec<Value> = events.iter().map(ActivityEvent::json).collect();
-    ok(
-        StatusCode::OK,
-        json!({ "sessionId": session_id, "events": list }),
-    )
+    ok(StatusCode::OK, Value::Array(list))
+}
+
+async fn list_shared_cards(
+    State(app): State<Shared>,
+    caller: Caller,
+    Path(session_id): Path<String>,
+) -> ApiResult {
+    app.session_for(&caller, &session_id).await?;
+    let cards = app.repo.shared_cards(&session_id).await?;
+    ok(StatusCode::OK, Value::Array(cards))
 }
 
 // ----- chat ---------------------------------------------------------------------------------
@@ -1006,7 +1249,14 @@ struct ChatQuery {
     limit: Option<String>,
     /// A message id: the page ends just before it (older messages).
     before: Option<String>,
+    /// Only the messages of this round.
+    #[serde(alias = "roundIndex")]
+    round_index: Option<String>,
 }
+
+/// The response header naming the message to pass as `before` for the page of older messages
+/// (absent when there is none).
+pub const NEXT_BEFORE_HEADER: &str = "x-next-before";
 
 async fn post_group_chat(
     State(app): State<Shared>,
@@ -1047,8 +1297,8 @@ async fn get_chat(
 }
 
 impl StudyGroups {
-    /// The session for a chat call; a group id in the path must be the session's group.
-    async fn chat_session(
+    /// The session for a call whose path may name its group (which must be the session's).
+    async fn session_in(
         &self,
         caller: &Caller,
         group_id: Option<&str>,
@@ -1078,44 +1328,35 @@ impl StudyGroups {
         session_id: &str,
         body: ChatBody,
     ) -> ApiResult {
-        let session = self.chat_session(caller, group_id, session_id).await?;
+        let session = self.session_in(caller, group_id, session_id).await?;
         if session.status == SessionStatus::Finished {
             return Err(bad_request("the session is finished"));
         }
-        let round_index = match &body.round_index {
+        let round = match &body.round_index {
             Value::Null => None,
             v => {
                 let n = body_round_index(v)?;
-                if self.repo.round(session_id, n).await?.is_none() {
-                    return Err(bad_request(format!("the session has no round {n}")));
+                match self.repo.round(session_id, n).await? {
+                    None => return Err(bad_request(format!("the session has no round {n}"))),
+                    round => round,
                 }
-                Some(n)
             }
         };
         let message = clean_text(&body.message, "message", self.config.max_chat_length)?;
         let chat = ChatMessage {
             id: new_id(),
             session_id: session_id.to_owned(),
-            round_index,
+            round_index: round.as_ref().map(|r| r.round_index),
+            round_id: round.map(|r| r.id),
             user_id: caller.id.clone(),
             user_name: self.user_name(caller).await,
             message,
             created_at: roomwire_store::now_ms(),
         };
         self.repo.insert_chat(&chat).await?;
-        self.emit_to_session(
-            session_id,
-            "chat.message",
-            data(&[
-                ("id", chat.id.clone().into()),
-                ("sessionId", session_id.into()),
-                ("roundIndex", chat.round_index.into()),
-                ("message", chat.message.clone().into()),
-                ("userId", chat.user_id.clone().into()),
-                ("userName", chat.user_name.clone().into()),
-            ]),
-        );
-        ok(StatusCode::CREATED, chat.json(&[]))
+        let role = session.assigned_role(&caller.id);
+        self.emit_to_session(session_id, "chat.message", chat.fields(role));
+        ok(StatusCode::CREATED, chat.json(role, &[]))
     }
 
     async fn chat_history(
@@ -1125,7 +1366,17 @@ impl StudyGroups {
         session_id: &str,
         q: ChatQuery,
     ) -> ApiResult {
-        self.chat_session(caller, group_id, session_id).await?;
+        let session = self.session_in(caller, group_id, session_id).await?;
+        let round_index = match q.round_index.as_deref() {
+            None | Some("") => None,
+            Some(s) => {
+                let n = parse_round_index(s)?;
+                if self.repo.round(session_id, n).await?.is_none() {
+                    return Err(bad_request(format!("the session has no round {n}")));
+                }
+                Some(n)
+            }
+        };
         let max = self.config.chat_page_max;
         let limit = match q.limit.as_deref() {
             None => 100.min(max),
@@ -1140,14 +1391,22 @@ impl StudyGroups {
                 return Err(bad_request("`before` is not a message of this session"));
             }
         }
-        let (messages, more) = self.repo.chat(session_id, limit as i64, before).await?;
-        let list: Vec<Value> = messages.iter().map(|(m, by)| m.json(by)).collect();
+        let (messages, more) = self
+            .repo
+            .chat(session_id, round_index, limit as i64, before)
+            .await?;
+        let list: Vec<Value> = messages
+            .iter()
+            .map(|(m, by)| m.json(session.assigned_role(&m.user_id), by))
+            .collect();
+        let mut response = (StatusCode::OK, Json(Value::Array(list))).into_response();
         // Where the next (older) page starts, while there is one.
-        let next_before = more.then(|| messages.first().map(|(m, _)| m.id.clone()));
-        ok(
-            StatusCode::OK,
-            json!({ "sessionId": session_id, "messages": list, "nextBefore": next_before.flatten() }),
-        )
+        if let Some((oldest, _)) = messages.first().filter(|_| more) {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&oldest.id) {
+                response.headers_mut().insert(NEXT_BEFORE_HEADER, v);
+            }
+        }
+        Ok(response)
     }
 }
 
@@ -1159,6 +1418,8 @@ struct Operation {
     path: &'static str,
     method: &'static str,
     summary: &'static str,
+    /// Query parameters: name and whether it is required.
+    query: &'static [(&'static str, bool)],
     body: Option<&'static str>,
     success: u16,
     errors: &'static [u16],
@@ -1166,46 +1427,55 @@ struct Operation {
 
 const OPERATIONS: &[Operation] = &[
     Operation { path: "/groups", method: "post", summary: "Create a group (the caller becomes its OWNER)",
-        body: Some(r#"{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"description":{"type":"string"}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"description":{"type":"string"}}}"#),
         success: 201, errors: &[400] },
-    Operation { path: "/groups", method: "get", summary: "The caller's groups", body: None, success: 200, errors: &[] },
-    Operation { path: "/groups/{groupId}", method: "get", summary: "A group with its members", body: None, success: 200, errors: &[403, 404] },
+    Operation { path: "/groups", method: "get", summary: "The caller's groups: an array, each group with _count {members, contents, sessions}", query: &[], body: None, success: 200, errors: &[] },
+    Operation { path: "/groups/{groupId}", method: "get", summary: "A group with its members", query: &[], body: None, success: 200, errors: &[403, 404] },
     Operation { path: "/groups/{groupId}/members", method: "post", summary: "Add a member or change their role (OWNER or MOD)",
-        body: Some(r#"{"type":"object","required":["userId"],"properties":{"userId":{"type":"string"},"role":{"type":"string","enum":["OWNER","MOD","MEMBER"]}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["userId"],"properties":{"userId":{"type":"string"},"role":{"type":"string","enum":["OWNER","MOD","MEMBER"]}}}"#),
         success: 201, errors: &[200, 400, 403, 404, 409] },
-    Operation { path: "/groups/{groupId}/members/{userId}", method: "delete", summary: "Remove a member", body: None, success: 204, errors: &[403, 404, 409] },
+    Operation { path: "/groups/{groupId}/members/{userId}", method: "delete", summary: "Remove a member", query: &[], body: None, success: 204, errors: &[403, 404, 409] },
     Operation { path: "/groups/{groupId}/sessions", method: "post", summary: "Create a session (status CREATED, rounds VOTING)",
-        body: Some(r#"{"type":"object","required":["rounds"],"properties":{"rounds":{"type":"array","items":{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"}}}},"facilitatorId":{"type":"string"},"scribeId":{"type":"string"},"title":{"type":"string"}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["rounds"],"properties":{"rounds":{"type":"array","items":{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"}}}},"facilitatorId":{"type":"string"},"scribeId":{"type":"string"},"title":{"type":"string"}}}"#),
         success: 201, errors: &[400, 403, 404] },
-    Operation { path: "/groups/{groupId}/sessions", method: "get", summary: "The group's sessions", body: None, success: 200, errors: &[403, 404] },
-    Operation { path: "/group-sessions/{sessionId}", method: "get", summary: "A session with rounds, members, roles, attendance and shared cards", body: None, success: 200, errors: &[403, 404] },
-    Operation { path: "/group-sessions/{sessionId}/join", method: "post", summary: "Mark the caller's attendance JOINED (emits session.updated)", body: None, success: 200, errors: &[400, 403, 404] },
-    Operation { path: "/group-sessions/{sessionId}/start", method: "put", summary: "Start the session (emits session.started)", body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/groups/{groupId}/sessions", method: "get", summary: "The group's sessions, newest first: an array, each with _count {rounds}", query: &[], body: None, success: 200, errors: &[403, 404] },
+    Operation { path: "/group-sessions/{sessionId}", method: "get", summary: "A session with rounds, members, roles, attendance and shared cards", query: &[], body: None, success: 200, errors: &[403, 404] },
+    Operation { path: "/group-sessions/{sessionId}/join", method: "post", summary: "Mark the caller's attendance JOINED (emits session.updated)", query: &[], body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/group-sessions/{sessionId}/start", method: "put", summary: "Start the session (emits session.started)", query: &[], body: None, success: 200, errors: &[400, 403, 404] },
     Operation { path: "/group-sessions/{sessionId}/status", method: "put", summary: "Set the session's status: FINISHED (emits session.ended) or RUNNING (emits session.started)",
-        body: Some(r#"{"type":"object","required":["status"],"properties":{"status":{"type":"string","enum":["RUNNING","FINISHED"]}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["status"],"properties":{"status":{"type":"string","enum":["RUNNING","FINISHED"]}}}"#),
         success: 200, errors: &[400, 403, 404] },
-    Operation { path: "/group-sessions/{sessionId}/finish", method: "post", summary: "Finish the session (emits session.ended)", body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/group-sessions/{sessionId}/finish", method: "post", summary: "Finish the session (emits session.ended)", query: &[], body: None, success: 200, errors: &[400, 403, 404] },
     Operation { path: "/group-sessions/{sessionId}/rounds/{roundIndex}/advance", method: "post", summary: "Advance the round to its next status (emits round.advanced)",
-        body: Some(r#"{"type":"object","required":["to_status"],"properties":{"to_status":{"type":"string","enum":["VOTING","DISCUSSING","REVOTING","EXPLAINING","DONE"]}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["to_status"],"properties":{"to_status":{"type":"string","enum":["VOTING","DISCUSSING","REVOTING","EXPLAINING","DONE"]}}}"#),
         success: 200, errors: &[400, 403, 404, 409] },
-    Operation { path: "/group-sessions/{sessionId}/rounds/{roundIndex}/prompt", method: "patch", summary: "Change the round's prompt (emits prompt.updated)",
-        body: Some(r#"{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"}}}"#),
+    Operation { path: "/group-sessions/{sessionId}/rounds/{roundIndex}/prompt", method: "patch", summary: "Change the round's prompt (emits prompt.updated); prompt_text is accepted for prompt",
+        query: &[], body: Some(r#"{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"},"prompt_text":{"type":"string"},"options":{"type":"array","nullable":true,"items":{"type":"string"}}}}"#),
         success: 200, errors: &[400, 403, 404] },
     Operation { path: "/group-sessions/{sessionId}/rounds/{roundIndex}/prompt", method: "put", summary: "Change the round's prompt (as PATCH)",
-        body: Some(r#"{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"},"prompt_text":{"type":"string"},"options":{"type":"array","nullable":true,"items":{"type":"string"}}}}"#),
         success: 200, errors: &[400, 403, 404] },
     Operation { path: "/group-sessions/{sessionId}/events", method: "post", summary: "Submit an activity event (emits vote.submitted, revote.submitted, sharedCard.created or session.updated)",
-        body: Some(r#"{"type":"object","required":["round_index","event_type"],"properties":{"round_index":{"type":"integer","minimum":1},"event_type":{"type":"string","pattern":"^[A-Z0-9_]{1,64}$"},"payload":{}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["round_index","event_type"],"properties":{"round_index":{"type":"integer","minimum":1},"event_type":{"type":"string","pattern":"^[A-Z0-9_]{1,64}$"},"payload":{}}}"#),
         success: 201, errors: &[400, 403, 404, 409] },
-    Operation { path: "/group-sessions/{sessionId}/events", method: "get", summary: "The session's event log (optionally ?round_index=N)", body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/group-sessions/{sessionId}/events", method: "get", summary: "The session's event log, oldest first: an array of events (payload also as payloadJson)", query: &[("round_index", false), ("roundIndex", false)], body: None, success: 200, errors: &[400, 403, 404] },
     Operation { path: "/groups/{groupId}/sessions/{sessionId}/chat", method: "post", summary: "Send a chat message (emits chat.message)",
-        body: Some(r#"{"type":"object","required":["message"],"properties":{"round_index":{"type":"integer","minimum":1},"message":{"type":"string"}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["message"],"properties":{"round_index":{"type":"integer","minimum":1},"message":{"type":"string"}}}"#),
         success: 201, errors: &[400, 403, 404] },
-    Operation { path: "/groups/{groupId}/sessions/{sessionId}/chat", method: "get", summary: "Chat history (?limit=N&before=messageId), oldest first, with nextBefore", body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/groups/{groupId}/sessions/{sessionId}/chat", method: "get", summary: "Chat history, oldest first: an array; the x-next-before header names the message to pass as before for older ones", query: &[("roundIndex", false), ("round_index", false), ("limit", false), ("before", false)], body: None, success: 200, errors: &[400, 403, 404] },
     Operation { path: "/groups/sessions/{sessionId}/chat", method: "post", summary: "Send a chat message (the original server's path)",
-        body: Some(r#"{"type":"object","required":["message"],"properties":{"round_index":{"type":"integer","minimum":1},"message":{"type":"string"}}}"#),
+        query: &[], body: Some(r#"{"type":"object","required":["message"],"properties":{"round_index":{"type":"integer","minimum":1},"message":{"type":"string"}}}"#),
         success: 201, errors: &[400, 403, 404] },
-    Operation { path: "/groups/sessions/{sessionId}/chat", method: "get", summary: "Chat history (the original server's path)", body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/groups/sessions/{sessionId}/chat", method: "get", summary: "Chat history (the original server's path), as the other chat path", query: &[("roundIndex", false), ("round_index", false), ("limit", false), ("before", false)], body: None, success: 200, errors: &[400, 403, 404] },
+    Operation { path: "/groups/{groupId}/members/invite", method: "post", summary: "Invite a user: they become a member at once (OWNER or MOD); 409 if already one",
+        query: &[], body: Some(r#"{"type":"object","required":["userId"],"properties":{"userId":{"type":"string"},"role":{"type":"string","enum":["OWNER","MOD","MEMBER"]}}}"#),
+        success: 201, errors: &[400, 403, 404, 409] },
+    Operation { path: "/groups/{groupId}/sessions/{sessionId}", method: "get", summary: "A session of this group (as GET /group-sessions/{sessionId}; 404 for another group's)", query: &[], body: None, success: 200, errors: &[403, 404] },
+    Operation { path: "/group-sessions", method: "post", summary: "Create a session about a content with roundsCount rounds whose prompts the facilitator sets (OWNER or MOD)",
+        query: &[("groupId", true)],
+        body: Some(r#"{"type":"object","required":["contentId","roundsCount"],"properties":{"contentId":{"type":"string"},"mode":{"type":"string","enum":["PI_SPRINT","JIGSAW_MICRO","TBL_LITE"]},"layer":{"type":"string","enum":["L1","L2","L3"]},"roundsCount":{"type":"integer","minimum":1},"facilitatorId":{"type":"string"},"scribeId":{"type":"string"},"title":{"type":"string"}}}"#),
+        success: 201, errors: &[400, 403, 404] },
+    Operation { path: "/group-sessions/{sessionId}/shared-cards", method: "get", summary: "The session's shared cards: an array, each with cardJson and round {roundIndex, status}", query: &[], body: None, success: 200, errors: &[403, 404] },
 ];
 
 fn describe(status: u16) -> &'static str {
@@ -1255,6 +1525,9 @@ pub fn openapi_paths() -> Value {
                 .split('/')
                 .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
                 .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+                .chain(op.query.iter().map(|(name, required)| {
+                    json!({"name": name, "in": "query", "required": required, "schema": {"type": "string"}})
+                }))
                 .collect();
             let mut operation = json!({
                 "tags": ["study-groups"],

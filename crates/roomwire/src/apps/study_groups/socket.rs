@@ -289,7 +289,13 @@ impl StudyGroups {
                 "only members of the session's group may join it",
             ));
         }
-        // A finished session may still be joined: its members can review it.
+        // A finished session may still be joined: its members can review it. Until then,
+        // joining the room is attending the session (the frontend never calls the REST join).
+        if session.status.accepts_attendance() {
+            self.attend(&session_id, &me.caller.id)
+                .await
+                .map_err(unavailable)?;
+        }
         let joined = me.sessions.lock().insert(session_id.clone());
         let message = if joined {
             socket.join(&session_room(&session_id));
