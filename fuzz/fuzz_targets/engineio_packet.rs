@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use roomwire::engineio::packet::{
+use roomwire::transport::engineio::packet::{
     decode_payload, encode_polling, Packet, PacketError, SEPARATOR,
 };
 use roomwire::hub::Frame;

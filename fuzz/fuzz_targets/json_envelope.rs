@@ -1,4 +1,4 @@
-//! Plain WebSocket JSON envelopes: `roomwire::rawws::decode` for a small test app whose
+//! Plain WebSocket JSON envelopes: `roomwire::transport::rawws::decode` for a small test app whose
 //! messages are a serde adjacently-tagged enum (`{"event": ..., "data": ...}`) with typed data.
 //!
 //! Properties, besides "never panics":
@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use libfuzzer_sys::fuzz_target;
-use roomwire::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
+use roomwire::transport::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
 use serde::Deserialize;
 use serde_json::Value;
 

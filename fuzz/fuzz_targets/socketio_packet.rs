@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use roomwire::socketio::packet::{
+use roomwire::transport::socketio::packet::{
     encode_ack, encode_disconnect, encode_event, parse_header, ClientPacket, DecodeError, Kind,
 };
 

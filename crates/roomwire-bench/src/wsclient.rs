@@ -210,7 +210,7 @@ impl WsClient {
         x ^= x >> 7;
         x ^= x << 17;
         self.mask_state = x;
-        roomwire::ws::encode_masked_frame(
+        roomwire::transport::ws::encode_masked_frame(
             &mut self.output,
             opcode,
             payload,
@@ -223,7 +223,7 @@ impl WsClient {
 /// `None` until the whole frame is there.
 fn parse_header(buf: &[u8]) -> anyhow::Result<Option<(bool, u8, std::ops::Range<usize>)>> {
     // The lengths as the server's own frame parser reads them.
-    let Some((header, len)) = roomwire::ws::parse_lengths(buf) else {
+    let Some((header, len)) = roomwire::transport::ws::parse_lengths(buf) else {
         return Ok(None);
     };
     if buf[1] & 0x80 != 0 {

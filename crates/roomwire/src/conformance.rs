@@ -17,17 +17,17 @@ use serde_json::{json, Value};
 
 use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
-use crate::engineio::{
+use crate::hub::{Delivery, Frame, Frames, Hub};
+use crate::server::{self, App, Assembly, Core};
+use crate::transport::engineio::{
     CloseReason, EngineApp, EngineConfig, EngineConn, EngineServer, Handshake, Incoming, Session,
 };
-use crate::hub::{Delivery, Frame, Frames, Hub};
-use crate::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
-use crate::server::{self, App, Assembly, Core};
-use crate::socketio::{
+use crate::transport::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
+use crate::transport::socketio::{
     ConnectError, ConnectRequest, Event, NamespaceHandler, Payload, Socket, SocketIo,
     SocketIoConfig,
 };
-use crate::ws::{WebSocket, WsUpgrade};
+use crate::transport::ws::{WebSocket, WsUpgrade};
 
 /// The timings and limits the official suites are written against.
 /// The command may then relax the heartbeat for slower test machines.
@@ -231,7 +231,7 @@ impl NamespaceHandler for Lab {
                             attachments: answer.attachments,
                         },
                         Err(e) => Payload::json(vec![
-                            json!({ "error": if e == crate::socketio::AckError::Timeout { "timeout" } else { "disconnected" } }),
+                            json!({ "error": if e == crate::transport::socketio::AckError::Timeout { "timeout" } else { "disconnected" } }),
                         ]),
                     };
                     if let Some(id) = ack_id {

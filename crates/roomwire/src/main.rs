@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use roomwire::auth::{self, Authenticator};
 use roomwire::config::{Config, Override};
-use roomwire::engineio::EngineConfig;
 use roomwire::hub::Hub;
 use roomwire::server::{self, Core};
+use roomwire::transport::engineio::EngineConfig;
 
 #[derive(Parser)]
 #[command(

@@ -15,10 +15,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::auth::Authenticator;
 use crate::client_addr::TrustedProxies;
 use crate::config::Config;
-use crate::engineio::{CloseReason, EngineConfig, EngineServer};
 use crate::hub::{CloseRequest, Hub};
-use crate::rawws::WsLimits;
-use crate::socketio::{NamespaceHandler, SocketIo, SocketIoConfig};
+use crate::transport::engineio::{CloseReason, EngineConfig, EngineServer};
+use crate::transport::rawws::WsLimits;
+use crate::transport::socketio::{NamespaceHandler, SocketIo, SocketIoConfig};
 
 /// What every app gets to build on.
 #[derive(Clone)]
@@ -142,8 +142,8 @@ pub fn assemble_with(
     // Unknown paths and unsupported methods answer in the JSON error shape of every REST
     // route. The 405 fallback applies to the routes registered so far: keep it last.
     let router = router
-        .fallback(crate::http_error::not_found)
-        .method_not_allowed_fallback(crate::http_error::method_not_allowed)
+        .fallback(crate::kit::error::not_found)
+        .method_not_allowed_fallback(crate::kit::error::method_not_allowed)
         .layer(cors(&core.config));
     Assembly {
         router,

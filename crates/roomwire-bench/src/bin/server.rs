@@ -20,11 +20,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use roomwire::config::Config;
-use roomwire::engineio::EngineConfig;
 use roomwire::hub::{Hub, MemberId};
-use roomwire::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
 use roomwire::server::{self, App, Core};
-use roomwire::socketio::{Event, NamespaceHandler, Payload, Socket, SocketIo};
+use roomwire::transport::engineio::EngineConfig;
+use roomwire::transport::rawws::{self, Envelope, OpenRequest, Refusal, WsApp, WsConn};
+use roomwire::transport::socketio::{Event, NamespaceHandler, Payload, Socket, SocketIo};
 
 /// The Socket.IO handlers of the contract, on namespace `/`.
 struct BenchNamespace;

@@ -1,10 +1,7 @@
 //! The apps Roomwire serves. Each is one module and one line in [`all`].
 
 pub mod conference;
-pub mod lenient;
-pub mod stamp;
 pub mod study_groups;
-pub mod text;
 
 use crate::server::App;
 

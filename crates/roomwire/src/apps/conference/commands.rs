@@ -8,7 +8,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use crate::apps::lenient;
+use crate::kit::lenient;
 
 /// Every event name a client may send.
 pub const EVENTS: &[&str] = &[

@@ -23,17 +23,17 @@ use roomwire_store::{Migration, NewEvent, Store};
 use serde_json::{json, Map, Value};
 use sqlx::Row;
 
-use crate::apps::stamp::next_order_key;
-use crate::apps::text::{clean_name, strip_markup};
 use crate::auth::{Authenticator, Identity};
 use crate::config::ConferenceConfig;
 use crate::hub::{CloseRequest, Delivery, Frame, Frames, Hub, MemberId, RoomKey};
+use crate::kit::stamp::next_order_key;
+use crate::kit::text::{clean_name, strip_markup};
 use crate::metrics::metrics;
-use crate::rawws::{
+use crate::server::{App, Core};
+use crate::transport::rawws::{
     self, Envelope, HandshakeRefusal, OpenRequest, Refusal, WsApp, WsConn, WsLimits,
 };
-use crate::server::{App, Core};
-use crate::socketio::SocketIo;
+use crate::transport::socketio::SocketIo;
 use commands::{Command, Setting, Signal, TargetAction};
 use room::{Ban, BanRule, Breakout, Joiner, Role, Room, Waiter};
 

@@ -20,11 +20,11 @@ use parking_lot::Mutex;
 use roomwire_store::Migration;
 use serde_json::{Map, Value};
 
-use crate::apps::stamp::now_iso;
 use crate::auth::{Authenticator, Identity};
 use crate::config::StudyGroupsConfig;
+use crate::kit::stamp::now_iso;
 use crate::server::{App, Core};
-use crate::socketio::{Namespace, NamespaceHandler, Payload, Socket, SocketIo};
+use crate::transport::socketio::{Namespace, NamespaceHandler, Payload, Socket, SocketIo};
 use repo::Repo;
 
 pub const APP: &str = "study-groups";

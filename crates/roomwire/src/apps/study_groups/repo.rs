@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::model::{
     assigned_role, shared_card, GroupRole, Layer, RoundStatus, SessionMode, SessionStatus, Timing,
 };
-use crate::apps::stamp::iso8601;
+use crate::kit::stamp::iso8601;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -769,7 +769,7 @@ impl Repo {
                      vote_sec, discuss_sec, revote_sec, explain_sec)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
-            .bind(crate::apps::stamp::new_id())
+            .bind(crate::kit::stamp::new_id())
             .bind(&session.id)
             .bind(i as i64 + 1)
             .bind(prompt)
@@ -1038,7 +1038,7 @@ impl Repo {
         .bind(&event.event_type)
         .bind(&event.payload)
         .bind(event.created_at)
-        .bind(crate::apps::stamp::next_order_key())
+        .bind(crate::kit::stamp::next_order_key())
         .execute(&mut *tx)
         .await?;
         if event.event_type == super::model::GROUP_EXPLANATION_SUBMIT {
@@ -1136,7 +1136,7 @@ impl Repo {
         .bind(&m.user_name)
         .bind(&m.message)
         .bind(m.created_at)
-        .bind(crate::apps::stamp::next_order_key())
+        .bind(crate::kit::stamp::next_order_key())
         .execute(self.pool())
         .await?;
         Ok(())

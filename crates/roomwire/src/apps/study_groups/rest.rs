@@ -19,8 +19,8 @@ use super::model::{
 };
 use super::repo::{ActivityEvent, ChatMessage, Group, GroupSummary, Round, Session};
 use super::{Caller, StudyGroups};
-use crate::apps::stamp::{iso8601, new_id};
-use crate::apps::text::strip_markup;
+use crate::kit::stamp::{iso8601, new_id};
+use crate::kit::text::strip_markup;
 
 type Shared = Arc<StudyGroups>;
 
@@ -65,7 +65,7 @@ fn conflict(message: impl Into<String>) -> ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::http_error::response(self.status, self.message, self.extra)
+        crate::kit::error::response(self.status, self.message, self.extra)
     }
 }
 

@@ -8,9 +8,11 @@ use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use super::{session_room, Attendee, Caller, StudyGroups};
-use crate::apps::stamp::iso8601;
 use crate::auth::Identity;
-use crate::socketio::{ConnectError, ConnectRequest, Event, NamespaceHandler, Payload, Socket};
+use crate::kit::stamp::iso8601;
+use crate::transport::socketio::{
+    ConnectError, ConnectRequest, Event, NamespaceHandler, Payload, Socket,
+};
 
 /// A client event, parsed before it is handled.
 #[derive(Debug, PartialEq)]

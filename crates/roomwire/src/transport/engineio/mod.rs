@@ -31,7 +31,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::hub::{CloseRequest, Frame, Outbox};
 use crate::metrics::{metrics, AppCounters};
-use crate::ws::{WebSocket, WsConfig, WsRejection, WsUpgrade};
+use crate::transport::ws::{WebSocket, WsConfig, WsRejection, WsUpgrade};
 use packet::Packet;
 
 /// Engine.IO settings (from `[socketio]`, or the conformance values).
@@ -761,7 +761,13 @@ impl<A: EngineApp> EngineServer<A> {
         tokio::pin!(heartbeat);
         let close: Option<CloseRequest> = 'run: loop {
             // Write whatever is queued first, so a close request goes out after its frames.
-            match crate::rawws::write_outbox(&mut socket, &session.outbox, &self.counters).await {
+            match crate::transport::rawws::write_outbox(
+                &mut socket,
+                &session.outbox,
+                &self.counters,
+            )
+            .await
+            {
                 Ok(None) => {}
                 Ok(Some(c)) => break 'run Some(c),
                 Err(()) => {
@@ -823,7 +829,7 @@ impl<A: EngineApp> EngineServer<A> {
             }
         };
         if let Some(c) = close {
-            crate::rawws::close_gracefully(&mut socket, c).await;
+            crate::transport::rawws::close_gracefully(&mut socket, c).await;
         }
         self.finish(&entry).await;
     }

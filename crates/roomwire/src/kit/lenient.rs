@@ -9,7 +9,7 @@ use serde::de::{Error, Unexpected};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::apps::stamp::parse_iso8601;
+use crate::kit::stamp::parse_iso8601;
 
 /// An optional text field: a string, or a number written as text; `null` or absent is `None`.
 pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

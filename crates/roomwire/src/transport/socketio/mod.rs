@@ -23,9 +23,11 @@ use smallvec::SmallVec;
 use tokio::sync::oneshot;
 
 use crate::auth::Identity;
-use crate::engineio::{new_sid, CloseReason, EngineApp, EngineConn, Handshake, Incoming, Session};
 use crate::hub::{Delivery, Frame, Frames, Hub, MemberId, RoomKey, Target};
 use crate::metrics::{metrics, AppCounters};
+use crate::transport::engineio::{
+    new_sid, CloseReason, EngineApp, EngineConn, Handshake, Incoming, Session,
+};
 use packet::{ClientPacket, Kind};
 
 /// Socket.IO settings beyond Engine.IO's.

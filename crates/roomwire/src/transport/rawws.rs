@@ -26,7 +26,7 @@ use crate::client_addr::TrustedProxies;
 use crate::hub::{CloseRequest, Delivery, Frame, Frames, Hub, MemberId, Outbox, Push, RoomKey};
 use crate::metrics::{metrics, AppCounters};
 use crate::server::Core;
-use crate::ws::{WebSocket, WsConfig, WsUpgrade};
+use crate::transport::ws::{WebSocket, WsConfig, WsUpgrade};
 
 /// Which field names the event in an app's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
